@@ -1,0 +1,329 @@
+"""Landing -> raw: DuckDB reads every landing file, applies the landing contract's rules, quarantines problems.
+
+Each entity is read as text (so that nothing is lost to a reader's type guess), then parsed column by
+column with TRY_CAST in SQL. Good rows land in `raw.<system>_<entity>`; every rejected row and every
+nulled value lands in `raw.quarantine` with its file, row number and a reason a person understands.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from schemas.contract import Column, Entity, landing_contract
+
+EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson")
+# Ingest order: reference data and accounts first, since other entities are checked against them.
+ORDER = ["reference/fx_rates", "crm/accounts", "crm/contacts", "crm/opportunities", "crm/activities",
+         "billing/subscriptions", "billing/invoices", "support/tickets"]
+AMOUNT_COLUMNS = {"crm/opportunities": "amount", "billing/subscriptions": "mrr", "billing/invoices": "amount"}
+TYPE_WORDS = {"integer": "an integer", "decimal": "a number", "boolean": "a boolean", "date": "a date",
+              "timestamp": "a timestamp"}
+QUARANTINE_COLUMNS = """refresh_id VARCHAR, entity VARCHAR, source_file VARCHAR, row_number BIGINT,
+    primary_key VARCHAR, column_name VARCHAR, severity VARCHAR, reason VARCHAR, raw_record VARCHAR, rule VARCHAR"""
+
+
+class LandingError(RuntimeError):
+    """A file-level violation of the landing contract: the refresh stops and nothing is published."""
+
+
+@dataclass
+class EntityReport:
+    """What ingesting one entity did."""
+
+    entity: str
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_rejected: int = 0
+    rows_superseded: int = 0
+    values_nulled: int = 0
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+
+
+def q(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def entity_files(landing: Path, entity: Entity) -> list[Path]:
+    """The entity's files: `<system>/<entity>.<ext>` and every file under `<system>/<entity>/`, sorted by path."""
+    base = landing / entity.system
+    stem = entity.name.split("/")[1]
+    found = [base / f"{stem}{ext}" for ext in EXTENSIONS if (base / f"{stem}{ext}").is_file()]
+    folder = base / stem
+    if folder.is_dir():
+        found += [p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(EXTENSIONS)]
+    return sorted(found, key=lambda p: p.relative_to(landing).as_posix())
+
+
+def _reader(path: Path) -> tuple[str, str]:
+    """The DuckDB table function that reads a file, and its 1-based row-number expression."""
+    name, p = path.name.lower(), q(str(path))
+    if name.endswith(".parquet"):
+        return f"read_parquet({p}, file_row_number = true)", "file_row_number + 1"
+    if name.endswith((".jsonl", ".ndjson")):
+        return (f"read_json({p}, format = 'newline_delimited', records = true, sample_size = -1)",
+                "row_number() OVER ()")
+    return (f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"')",
+            "row_number() OVER ()")
+
+
+def _parse(col: Column, v: str) -> str:
+    """SQL that parses the text value `v` into the column's contract type (NULL when it does not parse)."""
+    if col.type == "string":
+        return f"lower({v})" if col.allowed else v
+    if col.type == "integer":
+        d = f"TRY_CAST({v} AS DECIMAL(38, 6))"
+        return f"CASE WHEN {d} = trunc({d}) THEN TRY_CAST({d} AS BIGINT) END"
+    if col.type == "decimal":
+        return f"CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END"
+    if col.type == "boolean":
+        return (f"CASE WHEN lower({v}) IN ('true', 't', 'yes', 'y', '1') THEN true "
+                f"WHEN lower({v}) IN ('false', 'f', 'no', 'n', '0') THEN false END")
+    ts = f"timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ))"
+    if col.type == "timestamp":
+        return ts
+    return f"coalesce(TRY_CAST({v} AS DATE), CAST({ts} AS DATE))"
+
+
+def _can_fail(col: Column) -> bool:
+    """Whether a value of this column can break a row rule (not every optional string can)."""
+    return col.required or col.type != "string" or bool(col.allowed or col.range)
+
+
+def _problem(col: Column, v: str, p: str) -> str:
+    """SQL giving (rule, reason) for the column's first problem, or NULL when the value is fine."""
+    shown = f"left({v}, 80)"
+    cases = []
+    if col.required:
+        cases.append((f"{v} IS NULL", "missing", q(f"{col.name} is missing")))
+    if col.type != "string":
+        cases.append((f"{v} IS NOT NULL AND {p} IS NULL", "type",
+                      f"{q(col.name + ' ')} || {q(chr(39))} || {shown} || {q(chr(39) + ' is not ' + TYPE_WORDS[col.type])}"))
+    if col.range:
+        lo, hi = col.range
+        if lo is not None:
+            cases.append((f"{p} < {lo}", "range", f"{q(col.name + ' ')} || {shown} || {q(f' is below {lo:g}')}"))
+        if hi is not None:
+            cases.append((f"{p} > {hi}", "range", f"{q(col.name + ' ')} || {shown} || {q(f' is above {hi:g}')}"))
+    if col.allowed:
+        allowed = ", ".join(q(a) for a in col.allowed)
+        cases.append((f"{p} NOT IN ({allowed})", "allowed",
+                      f"{q(col.name + ' ')} || {q(chr(39))} || {shown} || "
+                      f"{q(chr(39) + ' is not one of ' + ', '.join(col.allowed))}"))
+    if not cases:
+        return "NULL"
+    whens = " ".join(f"WHEN {cond} THEN {{'rule': {q(rule)}, 'reason': {reason}}}" for cond, rule, reason in cases)
+    return f"CASE {whens} END"
+
+
+class Ingestor:
+    """Ingests landing entities into a build database connection, one entity at a time."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str):
+        self.con = con
+        self.landing = Path(landing)
+        self.refresh_id = refresh_id
+        self.contract = landing_contract()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.quarantine ({QUARANTINE_COLUMNS})")
+
+    def ingest(self, name: str) -> EntityReport:
+        """Ingest one entity; raises LandingError on a file-level violation or too many rejected rows."""
+        entity = self.contract.entities[name]
+        report = EntityReport(entity=name)
+        files = entity_files(self.landing, entity)
+        self.con.execute(f"DELETE FROM raw.quarantine WHERE entity = {q(name)}")
+        if not files:
+            if entity.required:
+                stem = f"{self.landing}/{name}"
+                raise LandingError(
+                    f"{name}: required entity has no file; expected {stem}.csv (or .csv.gz, .parquet, .jsonl) "
+                    f"or a folder {stem}/ of such files, with columns {', '.join(c.name for c in entity.columns)}")
+            self._create_empty(entity)
+            return report
+        self._load_text(entity, files, report)
+        self._check(entity)
+        self._keys_and_references(entity)
+        self._write(entity, report)
+        self._enforce_threshold(entity, report)
+        return report
+
+    # -- reading -------------------------------------------------------------------------------------
+    def _load_text(self, entity: Entity, files: list[Path], report: EntityReport) -> None:
+        cols = ", ".join(f"{ident(c.name)} VARCHAR" for c in entity.columns)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE land (__file VARCHAR, __file_order INTEGER, "
+                         f"__row BIGINT, {cols})")
+        for order, path in enumerate(files):
+            rel = path.relative_to(self.landing).as_posix()
+            reader, row_number = _reader(path)
+            try:
+                header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+            except duckdb.Error as exc:
+                raise LandingError(f"{entity.name}: file {rel} cannot be read: {_first_line(exc)}") from exc
+            by_name: dict[str, str] = {}
+            for h in header:
+                by_name.setdefault(h.strip().lower(), h)
+            missing = [c for c in entity.required_columns if c not in by_name]
+            if missing:
+                raise LandingError(
+                    f"{entity.name}: file {rel} lacks required column(s) {', '.join(missing)}; "
+                    f"it has {', '.join(header)}; the contract expects {', '.join(c.name for c in entity.columns)} "
+                    f"(required: {', '.join(entity.required_columns)})")
+            values = ", ".join(
+                f"NULLIF(trim(CAST({ident(by_name[c.name])} AS VARCHAR)), '')" if c.name in by_name else "NULL"
+                for c in entity.columns)
+            try:
+                self.con.execute(f"INSERT INTO land SELECT {q(rel)}, {order}, {row_number}, {values} "
+                                 f"FROM {reader}")
+            except duckdb.Error as exc:
+                raise LandingError(f"{entity.name}: file {rel} cannot be read: {_first_line(exc)}") from exc
+            report.files.append(rel)
+        report.rows_read = self.con.execute("SELECT count(*) FROM land").fetchone()[0]
+
+    # -- row rules -----------------------------------------------------------------------------------
+    def _check(self, entity: Entity) -> None:
+        """Parse every column and record its problem (rule, reason), if any."""
+        parts = []
+        for c in entity.columns:
+            v = ident(c.name)
+            p = _parse(c, v)
+            parts.append(f"{p} AS {ident('p_' + c.name)}")
+            parts.append(f"{_problem(c, v, p)} AS {ident('e_' + c.name)}")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, {', '.join(parts)} FROM land")
+
+    def _keys_and_references(self, entity: Entity) -> None:
+        """Add the row-level verdict: the first reason a row is rejected, from columns, keys, accounts or currency."""
+        pk = ident("p_" + entity.primary_key)
+        required = [c for c in entity.columns if c.required]
+        column_problem = "coalesce(" + ", ".join(
+            f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
+            f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END"
+            for c in required) + ")"
+        joins, rules = [], [column_problem]
+        rules.append(
+            f"CASE WHEN __dup_rank > 1 THEN {{'column': {q(entity.primary_key)}, 'rule': 'duplicate', "
+            f"'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || {q(chr(39) + ' repeats row ')} "
+            f"|| __first_row || ' of this file'}} END")
+        rules.append(
+            f"CASE WHEN __file_order < __winner_order THEN {{'column': {q(entity.primary_key)}, 'rule': 'superseded', "
+            f"'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || {q(chr(39) + ' is replaced by ')} "
+            f"|| __winner_file || ' (a later export)'}} END")
+        ref = next((c for c in entity.columns if c.references), None)
+        if ref is not None:
+            accounts = self.contract.entities[ref.references].table
+            joins.append(f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc "
+                         f"ON acc.__known = k.{ident('p_' + ref.name)}")
+            rules.append(
+                f"CASE WHEN k.{ident('p_' + ref.name)} IS NOT NULL AND acc.__known IS NULL THEN "
+                f"{{'column': {q(ref.name)}, 'rule': 'unknown_account', 'reason': {q(ref.name + ' ')} || "
+                f"{q(chr(39))} || k.{ident('p_' + ref.name)} || {q(chr(39) + ' is not in ' + ref.references)}}} END")
+        amount = AMOUNT_COLUMNS.get(entity.name)
+        rate = "1.0"
+        if amount:
+            joins.append("LEFT JOIN (SELECT currency AS __cur, rate_to_usd AS __rate FROM raw.reference_fx_rates "
+                         "UNION ALL SELECT 'USD', 1.0) fx ON fx.__cur = upper(coalesce(k.p_currency, 'USD'))")
+            rules.append(
+                f"CASE WHEN k.{ident('p_' + amount)} IS NOT NULL AND fx.__rate IS NULL THEN "
+                f"{{'column': 'currency', 'rule': 'no_fx_rate', 'reason': 'currency ' || {q(chr(39))} || "
+                f"k.p_currency || {q(chr(39) + ' has no rate in reference/fx_rates')}}} END")
+            rate = "fx.__rate"
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE verdict AS
+            WITH k AS (
+                SELECT *,
+                    row_number() OVER (PARTITION BY __file, {pk} ORDER BY __row) AS __dup_rank,
+                    min(__row) OVER (PARTITION BY __file, {pk}) AS __first_row,
+                    max(__file_order) OVER (PARTITION BY {pk}) AS __winner_order,
+                    arg_max(__file, __file_order) OVER (PARTITION BY {pk}) AS __winner_file
+                FROM checked
+            )
+            SELECT k.*, {rate} AS __rate, coalesce({', '.join(rules)}) AS __rejected
+            FROM k {' '.join(joins)}
+        """)
+
+    def _write(self, entity: Entity, report: EntityReport) -> None:
+        """Write kept rows to raw.<table> and problems to raw.quarantine."""
+        cols = []
+        for c in entity.columns:
+            value = ident("p_" + c.name)
+            if not c.required:
+                value = f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {value} END"
+            if c.name == "currency":
+                value = f"upper(coalesce({value}, 'USD'))"
+            cols.append(f"{value} AS {ident(c.name)}")
+        amount = AMOUNT_COLUMNS.get(entity.name)
+        if amount:
+            cols.append(f"{ident('p_' + amount)} * __rate AS {ident(amount + '_usd')}")
+        self.con.execute(f"CREATE OR REPLACE TABLE raw.{entity.table} AS SELECT {', '.join(cols)}, "
+                         f"__file AS _source_file, __row AS _row_number FROM verdict WHERE __rejected IS NULL "
+                         f"ORDER BY __file_order, __row")
+        raw_json = "json_object(" + ", ".join(
+            f"{q(c.name)}, {ident(c.name)}" for c in entity.columns) + ")"
+        pk = ident("p_" + entity.primary_key)
+        common = (f"{q(self.refresh_id)} AS refresh_id, {q(entity.name)} AS entity, __file AS source_file, "
+                  f"__row AS row_number, {pk} AS primary_key")
+        nulled = " UNION ALL ".join(
+            f"SELECT {common}, {q(c.name)}, 'nulled', {ident('e_' + c.name)}.reason, {raw_json}, "
+            f"{ident('e_' + c.name)}.rule, __file_order FROM verdict "
+            f"WHERE __rejected IS NULL AND {ident('e_' + c.name)} IS NOT NULL"
+            for c in entity.columns if not c.required and _can_fail(c))
+        rejected = (f"SELECT {common}, __rejected.column AS column_name, 'rejected' AS severity, "
+                    f"__rejected.reason AS reason, {raw_json} AS raw_record, __rejected.rule AS rule, __file_order "
+                    f"FROM verdict WHERE __rejected IS NOT NULL")
+        union = rejected + (f" UNION ALL {nulled}" if nulled else "")
+        self.con.execute(f"INSERT INTO raw.quarantine SELECT * EXCLUDE (__file_order) FROM ({union}) "
+                         f"ORDER BY __file_order, row_number, severity, column_name")
+        counts = self.con.execute(f"""
+            SELECT count(*) FILTER (severity = 'rejected' AND rule <> 'superseded'),
+                   count(*) FILTER (rule = 'superseded'),
+                   count(*) FILTER (severity = 'nulled')
+            FROM raw.quarantine WHERE entity = {q(entity.name)}""").fetchone()
+        report.rows_rejected, report.rows_superseded, report.values_nulled = counts
+        report.rows_kept = report.rows_read - report.rows_rejected - report.rows_superseded
+        report.top_reasons = [(f"{col} {rule}", n) for col, rule, n in self.con.execute(f"""
+            SELECT column_name, rule, count(*) AS n FROM raw.quarantine WHERE entity = {q(entity.name)}
+            GROUP BY ALL ORDER BY n DESC, column_name, rule LIMIT 5""").fetchall()]
+
+    def _enforce_threshold(self, entity: Entity, report: EntityReport) -> None:
+        limit = self.contract.max_rejected_share
+        if report.rows_read and report.rows_rejected / report.rows_read > limit:
+            examples = self.con.execute(f"""
+                SELECT reason, count(*) AS n FROM raw.quarantine
+                WHERE entity = {q(entity.name)} AND severity = 'rejected' AND rule <> 'superseded'
+                GROUP BY reason ORDER BY n DESC, reason LIMIT 3""").fetchall()
+            kinds = Counter({k: n for k, n in report.top_reasons})
+            raise LandingError(
+                f"{entity.name}: {report.rows_rejected:,} of {report.rows_read:,} rows rejected "
+                f"({report.rows_rejected / report.rows_read:.1%}, more than the allowed {limit:.0%}); "
+                f"most common problems: {', '.join(f'{k} ({n:,})' for k, n in kinds.most_common(3))}; "
+                f"for example: {'; '.join(r for r, _ in examples)}")
+
+    def _create_empty(self, entity: Entity) -> None:
+        sql_types = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN",
+                     "date": "DATE", "timestamp": "TIMESTAMP"}
+        cols = [f"{ident(c.name)} {sql_types[c.type]}" for c in entity.columns]
+        if entity.name in AMOUNT_COLUMNS:
+            cols.append(f"{ident(AMOUNT_COLUMNS[entity.name] + '_usd')} DOUBLE")
+        self.con.execute(f"CREATE OR REPLACE TABLE raw.{entity.table} ({', '.join(cols)}, "
+                         f"_source_file VARCHAR, _row_number BIGINT)")
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:3])[:400]
+
+
+def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str) -> dict[str, EntityReport]:
+    """Ingest every contract entity in dependency order (used by the CLI-free paths and tests)."""
+    ingestor = Ingestor(con, landing, refresh_id)
+    return {name: ingestor.ingest(name) for name in ORDER}
