@@ -1,0 +1,70 @@
+{#- Recent engagement per account: activities in the last 30 and 90 days by type, last activity, contacts
+    and their seniority, and decayed engagement points (an activity counts half after the half-life). -#}
+{%- set types = ['email', 'call', 'meeting', 'web_visit', 'content', 'event', 'other'] -%}
+{%- set weights = {'email': 1.0, 'call': 2.0, 'meeting': 4.0, 'web_visit': 0.5, 'content': 1.0, 'event': 2.0, 'other': 0.5} -%}
+with activities as (
+    select * from {{ ref('stg_crm__activities') }}
+),
+
+contacts as (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+ref_date as (
+    select as_of from {{ ref('int_reference_date') }}
+),
+
+aged as (
+    select a.*, {{ dbt.datediff('a.occurred_at', 'r.as_of', 'day') }} as age_days
+    from activities as a
+    cross join ref_date as r
+    where a.occurred_at <= r.as_of
+),
+
+per_account as (
+    select
+        account_id,
+        sum(case when age_days <= 30 then 1 else 0 end) as activities_30d,
+        sum(case when age_days <= 90 then 1 else 0 end) as activities_90d,
+        {%- for t in types %}
+        sum(case when age_days <= 90 and activity_type = '{{ t }}' then 1 else 0 end) as {{ t }}_90d,
+        {%- endfor %}
+        max(occurred_at) as last_activity_at,
+        sum(case when age_days <= {{ var('engagement_window_days') }} then
+            case activity_type
+            {%- for t, w in weights.items() %}
+                when '{{ t }}' then {{ w }}
+            {%- endfor %}
+                else 0.5 end
+            * exp(-0.6931471805599453 * age_days / {{ var('engagement_half_life_days') }})
+            else 0 end) as engagement_points
+    from aged
+    group by account_id
+),
+
+people as (
+    select
+        account_id,
+        count(*) as contacts,
+        sum(case when seniority = 'executive' then 1 else 0 end) as executive_contacts,
+        sum(case when seniority in ('executive', 'senior') then 1 else 0 end) as senior_contacts
+    from contacts
+    group by account_id
+)
+
+select
+    coalesce(p.account_id, pe.account_id) as account_id,
+    coalesce(p.activities_30d, 0) as activities_30d,
+    coalesce(p.activities_90d, 0) as activities_90d,
+    {%- for t in types %}
+    coalesce(p.{{ t }}_90d, 0) as {{ t }}_90d,
+    {%- endfor %}
+    p.last_activity_at,
+    {{ dbt.datediff('p.last_activity_at', 'r.as_of', 'day') }} as days_since_last_activity,
+    coalesce(p.engagement_points, 0) as engagement_points,
+    coalesce(pe.contacts, 0) as contacts,
+    coalesce(pe.executive_contacts, 0) as executive_contacts,
+    coalesce(pe.senior_contacts, 0) as senior_contacts
+from per_account as p
+full outer join people as pe on pe.account_id = p.account_id
+cross join ref_date as r

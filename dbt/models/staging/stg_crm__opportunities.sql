@@ -1,0 +1,44 @@
+{#- Stage rule of the landing contract, used when is_won / is_closed are empty:
+    'closed won' or 'won' -> closed and won; 'closed lost' or 'lost' -> closed, not won; anything else -> open. -#}
+with source as (
+    select * from {{ source('raw', 'crm_opportunities') }}
+),
+
+renamed as (
+    select
+        opportunity_id,
+        account_id,
+        created_at,
+        stage,
+        close_date,
+        coalesce(
+            is_won,
+            lower(trim(stage)) in ('closed won', 'won')
+        ) as is_won,
+        coalesce(
+            is_closed,
+            is_won,
+            lower(trim(stage)) in ('closed won', 'won', 'closed lost', 'lost')
+        ) as is_closed,
+        amount,
+        currency,
+        amount_usd,
+        coalesce(opportunity_type, 'new_business') as opportunity_type,
+        lower(trim(lead_source)) as lead_source
+    from source
+)
+
+select
+    opportunity_id,
+    account_id,
+    created_at,
+    stage,
+    close_date,
+    is_closed,
+    is_won and is_closed as is_won,
+    amount,
+    currency,
+    amount_usd,
+    opportunity_type,
+    lead_source
+from renamed
