@@ -1,0 +1,142 @@
+"""The project config file `icp.yaml`: value weights, label rules, model and scoring settings.
+
+Every key has a documented default (see icp.yaml at the project root); unknown keys are errors, so a
+typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipelines.paths import PROJECT_ROOT
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValueWeights(_Strict):
+    """Weights of the realised-value components (normalised to sum to 1)."""
+
+    lifetime_revenue: float = Field(0.30, ge=0)
+    current_arr: float = Field(0.25, ge=0)
+    retention: float = Field(0.20, ge=0)
+    expansion: float = Field(0.10, ge=0)
+    payment_health: float = Field(0.10, ge=0)
+    cost_to_serve: float = Field(0.05, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> "ValueWeights":
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one value weight must be positive")
+        return self
+
+
+class Labels(_Strict):
+    """How customers are labelled ideal or bad fit."""
+
+    ideal_share: float = Field(0.30, gt=0, lt=1, description="top share of value_index among seasoned customers")
+    min_tenure_months: float = Field(6, ge=0, description="customers younger than this are not labelled ideal")
+    early_churn_months: float = Field(6, ge=0, description="churn within this many months is a bad fit")
+    max_tickets_per_1k_mrr: float = Field(3.0, gt=0, description="monthly tickets per 1,000 USD MRR above which support load is heavy")
+    min_paid_share: float = Field(0.75, ge=0, le=1, description="a paid-invoice share below this is payment trouble")
+    max_uncollectible: int = Field(0, ge=0, description="more uncollectible invoices than this is payment trouble")
+
+
+class Model(_Strict):
+    """The fit model and its backtest."""
+
+    min_customers: int = Field(30, ge=2, description="below this, score with the declared ICP instead of learning")
+    min_backtest_positives: int = Field(5, ge=1)
+    backtest_months: int = Field(12, ge=1, description="the backtest cutoff lies this many months before as_of")
+    seed: int = 42
+    regularisation: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic fit (C)")
+    size_bins: int = Field(6, ge=2, le=12, description="quantile bands for employee_count and annual_revenue")
+    max_segment_depth: int = Field(3, ge=1, le=5)
+    min_segment_share: float = Field(0.03, gt=0, lt=0.5, description="smallest segment, as a share of customers")
+    chance_auc: float = Field(0.55, description="a backtest AUC below this is reported as no better than chance")
+
+
+class Scoring(_Strict):
+    """Engagement, priority and tiers."""
+
+    engagement_weight: float = Field(0.3, ge=0, le=1, description="priority_score = (1-w)*fit + w*engagement")
+    engagement_half_life_days: float = Field(30, gt=0)
+    engagement_window_days: int = Field(180, gt=0)
+    tier_shares: list[float] = Field(
+        [0.25, 0.25, 0.25],
+        description="shares of customers above the A, B and C thresholds; the rest are D",
+    )
+    winback: bool = Field(True, description="list churned accounts that fit the ICP as win-back targets")
+
+
+class DeclaredICP(_Strict):
+    """The ICP as the company believes it to be; scored as transparent rules when data is thin."""
+
+    industries: list[str] = []
+    employee_count: tuple[int | None, int | None] | None = None
+    regions: list[str] = []
+    technologies: list[str] = []
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.industries or self.employee_count or self.regions or self.technologies)
+
+
+class Exclusions(_Strict):
+    """Accounts never to put on the target list (competitors, partners)."""
+
+    domains: list[str] = []
+    account_names: list[str] = []
+
+
+class Schedule(_Strict):
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    sensor_min_interval_seconds: int = Field(600, ge=30)
+
+
+class Alerts(_Strict):
+    webhook_url: str | None = None
+
+
+class Config(_Strict):
+    """The whole of icp.yaml."""
+
+    value_weights: ValueWeights = ValueWeights()
+    labels: Labels = Labels()
+    model: Model = Model()
+    scoring: Scoring = Scoring()
+    declared_icp: DeclaredICP = DeclaredICP()
+    exclude: Exclusions = Exclusions()
+    schedule: Schedule = Schedule()
+    alerts: Alerts = Alerts()
+
+
+class ConfigError(ValueError):
+    """icp.yaml is missing, malformed or has an invalid value."""
+
+
+def config_path() -> Path:
+    """ICP_CONFIG when set, else icp.yaml at the project root."""
+    return Path(os.environ.get("ICP_CONFIG") or PROJECT_ROOT / "icp.yaml")
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate icp.yaml; a missing file means all defaults."""
+    path = Path(path) if path else config_path()
+    if not path.exists():
+        if path != PROJECT_ROOT / "icp.yaml":
+            raise ConfigError(f"config file {path} does not exist")
+        return Config()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return Config.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from exc

@@ -1,0 +1,1 @@
+"""ICP learning and scoring: value labels, an explainable fit scorecard, segments, engagement, backtest."""

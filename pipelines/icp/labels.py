@@ -1,0 +1,82 @@
+"""Realised value of customers (value_index 0..100) and the ideal / bad-fit labels drawn from it."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import Config
+
+
+def _rank(values: pd.Series) -> pd.Series:
+    """Percentile rank in 0..1 (ties share their average rank); 0.5 when every value is the same."""
+    if values.nunique(dropna=True) <= 1:
+        return pd.Series(0.5, index=values.index)
+    return values.rank(pct=True, method="average").fillna(0.0)
+
+
+def value_components(customers: pd.DataFrame) -> pd.DataFrame:
+    """The value components (each 0..1, higher is better) of customers and churned accounts.
+
+    Revenue comes from paid invoices when the company has billing data, else from won deals.
+    A component with no information in this data set (e.g. no support tickets anywhere) is left out.
+    """
+    c = customers
+    has_billing = (c["invoices"] > 0).any() or (c["subscriptions"] > 0).any()
+    lifetime = c["lifetime_paid_revenue"] if has_billing else c["won_amount"]
+    arr = c["current_arr"] if has_billing else c["won_amount"] - c["expansion_won_amount"]
+    tenure = c["tenure_months"].fillna(0.0)
+    retention = np.minimum(tenure / 24.0, 1.0) * np.where(c["is_churned"].fillna(False), 0.5, 1.0)
+    expansion = c["expansion_revenue"].fillna(0) + c["expansion_won_amount"].fillna(0)
+    paid_share = c["paid_share"].fillna(1.0)
+    payment = np.clip(paid_share - 0.25 * c["uncollectible_invoices"].fillna(0), 0, 1)
+    mrr_k = np.maximum(c["current_mrr"].fillna(0), c["mrr_12m_ago"].fillna(0)) / 1000.0
+    load = c["tickets_per_month"].fillna(0) / np.maximum(mrr_k, 0.1)
+    comps = pd.DataFrame({
+        "lifetime_revenue": _rank(lifetime),
+        "current_arr": _rank(arr),
+        "retention": pd.Series(retention, index=c.index),
+        "expansion": _rank(expansion) if (expansion > 0).any() else np.nan,
+        "payment_health": pd.Series(payment, index=c.index) if (c["invoices"] > 0).any() else np.nan,
+        "cost_to_serve": 1.0 - _rank(load) if (c["tickets"] > 0).any() else np.nan,
+    }, index=c.index)
+    return comps
+
+
+def value_index(customers: pd.DataFrame, config: Config) -> pd.Series:
+    """value_index 0..100: the weighted mean of the available value components."""
+    comps = value_components(customers)
+    weights = pd.Series(config.value_weights.model_dump())
+    available = comps.columns[comps.notna().any()]
+    w = weights[available]
+    if w.sum() <= 0:
+        return pd.Series(50.0, index=customers.index)
+    return (comps[available].fillna(0.0) * w).sum(axis=1) / w.sum() * 100.0
+
+
+def label_customers(customers: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """value_index, is_ideal and is_bad_fit (with its reason) for customers and churned accounts.
+
+    is_ideal: value_index in the top `labels.ideal_share` of customers with at least `min_tenure_months`.
+    is_bad_fit: churned within `early_churn_months`, support load above `max_tickets_per_1k_mrr`,
+    or payment trouble (paid share below `min_paid_share`, or more uncollectible invoices than allowed).
+    """
+    lab = config.labels
+    c = customers
+    out = pd.DataFrame(index=c.index)
+    out["value_index"] = value_index(c, config).round(2)
+    seasoned = c["tenure_months"].fillna(0) >= lab.min_tenure_months
+    if seasoned.sum() == 0:
+        seasoned = pd.Series(True, index=c.index)
+    cut = out.loc[seasoned, "value_index"].quantile(1 - lab.ideal_share)
+    out["is_ideal"] = seasoned & (out["value_index"] >= cut) & (out["value_index"] > 0)
+    mrr_k = np.maximum(c["current_mrr"].fillna(0), c["mrr_12m_ago"].fillna(0)) / 1000.0
+    early_churn = c["is_churned"].fillna(False) & (c["months_to_churn"].fillna(np.inf) < lab.early_churn_months)
+    heavy_support = (c["tickets_per_month"].fillna(0) / np.maximum(mrr_k, 0.1)) > lab.max_tickets_per_1k_mrr
+    payment_trouble = (c["paid_share"].fillna(1.0) < lab.min_paid_share) | (
+        c["uncollectible_invoices"].fillna(0) > lab.max_uncollectible)
+    out["bad_fit_reason"] = np.select(
+        [early_churn, heavy_support, payment_trouble],
+        ["early churn", "heavy support for its revenue", "payment trouble"], default=None)
+    out["is_bad_fit"] = out["bad_fit_reason"].notna()
+    out.loc[out["is_bad_fit"], "is_ideal"] = False
+    return out

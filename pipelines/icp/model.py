@@ -1,0 +1,314 @@
+"""Learn the ICP from account_features and write the scoring tables (schema `scoring` of the build database).
+
+account_scores, icp_segments, target_accounts, model_evaluation and model_evaluation_tiers are written;
+publish copies them to serving. Every step is deterministic (fixed seeds, stable sort orders).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from pipelines.config import Config
+from pipelines.icp import backtest as bt
+from pipelines.icp.attributes import Encoding, learn_encoding, levels_query, supervised_edges
+from pipelines.icp.labels import label_customers
+from pipelines.icp.scorecard import Scorecard, fit_declared, fit_learned, score_accounts
+from pipelines.icp.segments import assign, fit_segments
+
+log = logging.getLogger(__name__)
+
+FEATURE_COLUMNS = """account_id, account_name, domain, industry, employee_count, annual_revenue, country, region,
+    lead_source, technologies, owner, lifecycle, customer_since, is_churned, tenure_months, months_to_churn,
+    current_mrr, current_arr, mrr_12m_ago, lifetime_paid_revenue, expansion_revenue, expansion_won_amount,
+    subscriptions, invoices, paid_share, uncollectible_invoices, tickets, tickets_per_month, won_deals, lost_deals,
+    won_amount, first_won_date, last_closed_at, open_opportunities, engagement_points, as_of"""
+
+
+@dataclass
+class IcpResult:
+    """What one scoring run produced, for logs and Dagster metadata."""
+
+    model_version: str
+    model_kind: str
+    n_accounts: int
+    n_customers: int
+    n_ideal: int
+    n_targets: int
+    n_segments: int
+    backtest: bt.BacktestResult
+    warnings: list[str] = field(default_factory=list)
+
+
+def _training_labels(features: pd.DataFrame, labels: pd.DataFrame, cfg: Config) -> pd.Series:
+    """1 = ideal customer, 0 = customer that is not ideal or account that lost every deal; NaN = unknown.
+
+    Accounts that never bought are part of the picture: training on customers alone would ignore who never
+    converts. Young customers (below min_tenure_months) are left out unless already a bad fit.
+    """
+    y = pd.Series(np.nan, index=features.index)
+    seasoned = features["tenure_months"].fillna(0) >= cfg.labels.min_tenure_months
+    known = labels.index[seasoned.loc[labels.index] | labels["is_bad_fit"]]
+    y.loc[known] = labels.loc[known, "is_ideal"].astype(float)
+    lost_only = (features["won_deals"] == 0) & (features["lost_deals"] > 0) & (features["lifecycle"] == "prospect")
+    y[lost_only] = 0.0
+    return y
+
+
+def _supervised(enc: Encoding, features: pd.DataFrame, y: pd.Series, cfg: Config) -> Encoding:
+    """Replace quantile bands by bands that separate ideal from other accounts, where labels allow."""
+    labelled = y.notna()
+    edges = {}
+    for column, field_name in (("employee_count", "employee_edges"), ("annual_revenue", "revenue_edges")):
+        learned = supervised_edges(features.loc[labelled, column].to_numpy(dtype=float),
+                                   y[labelled].to_numpy(dtype=int), cfg.model.size_bins, cfg.model.seed)
+        if learned:
+            edges[field_name] = learned
+    return replace(enc, **edges)
+
+
+def _choose_scorecard(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: pd.Series, enc: Encoding,
+                      cfg: Config, n_customers: int, warnings: list[str]) -> Scorecard:
+    labelled = y.notna()
+    both_classes = y[labelled].nunique() == 2
+    enough = n_customers >= cfg.model.min_customers and both_classes
+    if not enough and not cfg.declared_icp.is_empty:
+        warnings.append(f"only {n_customers} customers (min_customers = {cfg.model.min_customers}): "
+                        "scoring with the declared ICP from icp.yaml instead of a learned model")
+        return fit_declared(cfg.declared_icp, enc)
+    if not both_classes:
+        warnings.append("no ideal and non-ideal accounts to learn from, and no declared ICP in icp.yaml: "
+                        "every account gets the same fit score")
+        return Scorecard("uniform", enc, pd.DataFrame(columns=["grp", "level", "raw"]), {}, 0.0)
+    if not enough:
+        warnings.append(f"only {n_customers} customers (min_customers = {cfg.model.min_customers}) and no "
+                        "declared ICP in icp.yaml: the learned model rests on little data")
+    return _fit_learned_on(con, features, y[labelled], enc, cfg)
+
+
+def _fit_learned_on(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: pd.Series, enc: Encoding,
+                    cfg: Config) -> Scorecard:
+    """Fit the learned scorecard on the labelled accounts `y` (indexed like `features`)."""
+    label_of = dict(zip(features.loc[y.index, "account_id"], y.astype(int)))
+    con.register("__train_ids", pd.DataFrame({"account_id": list(label_of)}))
+    levels = con.execute(levels_query(enc, "account_id IN (SELECT account_id FROM __train_ids)")
+                         + " ORDER BY account_id").df()
+    con.unregister("__train_ids")
+    target = levels["account_id"].map(label_of).to_numpy(dtype=int)
+    return fit_learned(levels, target, enc, cfg.model.regularisation, cfg.model.seed)
+
+
+def _segments(features: pd.DataFrame, y: pd.Series, labels: pd.DataFrame, enc: Encoding,
+              cfg: Config) -> tuple[pd.DataFrame, np.ndarray]:
+    """The segment table (statistics and kind, indexed by tree leaf) and every account's leaf."""
+    labelled = y.notna()
+    if y[labelled].nunique() == 2:
+        model = fit_segments(features[labelled], y[labelled].to_numpy(), list(enc.technologies), features,
+                             cfg.model.max_segment_depth, cfg.model.min_segment_share, cfg.model.seed)
+        leaves = assign(model, features)
+        label_of = model.labels
+    else:
+        leaves, label_of = np.zeros(len(features), dtype=int), {0: "all accounts"}
+    f = features[["lifecycle", "won_deals", "lost_deals", "is_churned"]].copy()
+    f["leaf"] = leaves
+    f["is_customer"] = f["lifecycle"].isin(["customer", "churned"])
+    f["is_ideal"] = labels["is_ideal"].reindex(f.index).astype("boolean").fillna(False).astype(bool)
+    f["value_index"] = labels["value_index"].reindex(f.index)
+    g = f.groupby("leaf")
+    seg = pd.DataFrame({
+        "n_accounts": g.size(),
+        "n_customers": g["is_customer"].sum(),
+        "n_ideal": g["is_ideal"].sum(),
+        "won": g["won_deals"].sum(),
+        "closed": g["won_deals"].sum() + g["lost_deals"].sum(),
+        "churned": g["is_churned"].apply(lambda s: s.fillna(False).astype(bool).sum()),
+        "avg_value_index": g["value_index"].mean(),
+        "n_prospects": g["lifecycle"].apply(lambda s: (s == "prospect").sum()),
+    })
+    seg["ideal_rate"] = seg["n_ideal"] / seg["n_customers"].replace(0, np.nan)
+    overall = seg["n_ideal"].sum() / max(seg["n_customers"].sum(), 1)
+    seg["lift"] = seg["ideal_rate"] / overall if overall > 0 else np.nan
+    seg["win_rate"] = seg["won"] / seg["closed"].replace(0, np.nan)
+    seg["churn_rate"] = seg["churned"] / seg["n_customers"].replace(0, np.nan)
+    bad = f.assign(bad=labels["is_bad_fit"].reindex(f.index).astype("boolean").fillna(False).astype(bool)).groupby("leaf")["bad"].sum()
+    seg["bad_fit_rate"] = bad / seg["n_customers"].replace(0, np.nan)
+    overall_bad = bad.sum() / max(seg["n_customers"].sum(), 1)
+    poor_value = seg["lift"].fillna(0) <= 0.5
+    # Compared with the other non-ICP segments, so that a strong ICP does not make everyone else look bad.
+    is_icp = (seg["lift"] >= 1.5) & (seg["n_ideal"] >= 3)
+    rest_win = seg.loc[~is_icp, "won"].sum() / max(seg.loc[~is_icp, "closed"].sum(), 1)
+    rarely_buys = (seg["win_rate"].fillna(1) <= 0.5 * rest_win) & (seg["closed"] >= 10)
+    often_bad = (seg["bad_fit_rate"].fillna(0) >= 1.5 * overall_bad) & (seg["n_customers"] >= 5)
+    seg["kind"] = np.select(
+        [is_icp, poor_value & (rarely_buys | often_bad)],
+        ["icp", "anti_icp"], default="neutral")
+    seg["segment_label"] = [label_of[leaf] for leaf in seg.index]
+    seg = seg.sort_values(["lift", "n_accounts"], ascending=[False, False], na_position="last", kind="mergesort")
+    seg["segment_id"] = [f"S{i + 1:02d}" for i in range(len(seg))]
+    return seg, leaves
+
+
+def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scored_at: datetime) -> IcpResult:
+    """Learn the ICP and write every scoring table. `con` is the build database (after dbt)."""
+    warnings: list[str] = []
+    con.execute("CREATE SCHEMA IF NOT EXISTS scoring")
+    features = con.execute(f"SELECT {FEATURE_COLUMNS} FROM marts.account_features ORDER BY account_id").df()
+    as_of = pd.Timestamp(features["as_of"].max()) if len(features) else pd.Timestamp(scored_at)
+    is_customer = features["lifecycle"].isin(["customer", "churned"])
+    labels = label_customers(features[is_customer], cfg)
+    y = _training_labels(features, labels, cfg)
+    enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y, cfg)
+    card = _choose_scorecard(con, features, y, enc, cfg, int(is_customer.sum()), warnings)
+    score_accounts(con, card, "true", "scoring.fit", cfg.declared_icp)
+    fit = con.execute("SELECT account_id, fit_score, fit_probability, reasons FROM scoring.fit").df()
+    fit = features[["account_id"]].merge(fit, on="account_id", how="left")
+    fit.index = features.index
+
+    seg, leaves = _segments(features, y, labels, enc, cfg)
+    leaf_to_id = dict(zip(seg.index, seg["segment_id"]))
+    segment_id = pd.Series([leaf_to_id[leaf] for leaf in leaves], index=features.index)
+    kind_of = dict(zip(seg["segment_id"], seg["kind"]))
+
+    thresholds = bt.tier_thresholds(fit.loc[is_customer, "fit_score"], cfg.scoring.tier_shares)
+    tiers = bt.tier_of(fit["fit_score"], thresholds)
+    engagement = 100 * (1 - np.exp(-(features["engagement_points"].fillna(0) + 3 * features["open_opportunities"]) / 5.0))
+    w = cfg.scoring.engagement_weight
+    priority = (1 - w) * fit["fit_score"] + w * engagement
+
+    bad_fit = pd.Series(False, index=features.index)
+    bad_fit.loc[labels.index] = labels["is_bad_fit"]
+    bad_fit |= segment_id.map(kind_of).eq("anti_icp")
+    scores = pd.DataFrame({
+        "account_id": features["account_id"], "account_name": features["account_name"],
+        "lifecycle": features["lifecycle"], "fit_score": fit["fit_score"], "fit_tier": tiers,
+        "segment_id": segment_id, "value_index": labels["value_index"].reindex(features.index),
+        "is_ideal": labels["is_ideal"].reindex(features.index), "is_bad_fit": bad_fit,
+        "bad_fit_reason": labels["bad_fit_reason"].reindex(features.index).where(
+            ~bad_fit | segment_id.map(kind_of).ne("anti_icp"), "anti-ICP segment"),
+        "reasons": fit["reasons"], "fit_probability": fit["fit_probability"],
+        "engagement_score": engagement.round(2), "priority_score": priority.round(2),
+        "scored_at": scored_at, "model_version": card.version,
+    })
+    scores.loc[~is_customer, "bad_fit_reason"] = np.where(bad_fit[~is_customer], "anti-ICP segment", None)
+    con.register("__scores", scores)
+    con.execute("CREATE OR REPLACE TABLE scoring.account_scores AS SELECT * FROM __scores ORDER BY account_id")
+    con.unregister("__scores")
+
+    seg_out = seg.reset_index(drop=True)[["segment_id", "segment_label", "kind", "n_accounts", "n_customers", "n_ideal",
+                                           "ideal_rate", "lift", "win_rate", "avg_value_index", "churn_rate", "n_prospects"]]
+    con.register("__seg", seg_out)
+    con.execute("CREATE OR REPLACE TABLE scoring.icp_segments AS SELECT * FROM __seg ORDER BY segment_id")
+    con.unregister("__seg")
+
+    n_targets = _targets(con, features, cfg)
+    result = _backtest(con, features, y, enc, cfg, card, as_of, warnings)
+    _write_evaluation(con, result, card, cfg, scored_at, as_of, thresholds, features, y, enc)
+    for message in warnings:
+        log.warning(message)
+    return IcpResult(card.version, card.kind, len(features), int(is_customer.sum()), int(labels["is_ideal"].sum()),
+                     n_targets, len(seg), result, warnings)
+
+
+def _targets(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, cfg: Config) -> int:
+    """target_accounts: prospects (and fitting churned accounts, flagged win-back) ranked by priority_score."""
+    domains = [d.lower() for d in cfg.exclude.domains]
+    names = [n.lower() for n in cfg.exclude.account_names]
+    con.register("__excl_domains", pd.DataFrame({"d": domains}, dtype=str))
+    con.register("__excl_names", pd.DataFrame({"n": names}, dtype=str))
+    winback = "OR (s.lifecycle = 'churned')" if cfg.scoring.winback else ""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE scoring.target_accounts AS
+        SELECT
+            CAST(row_number() OVER (ORDER BY s.priority_score DESC, s.fit_score DESC, s.account_id) AS BIGINT) AS rank,
+            s.account_id, s.account_name, f.industry, f.employee_count, f.annual_revenue, f.country, f.region,
+            s.fit_score, s.fit_tier, s.segment_id, g.segment_label, s.engagement_score, s.priority_score,
+            s.reasons, f.open_opportunities > 0 AS has_open_opportunity, f.owner, s.scored_at, s.model_version,
+            s.lifecycle = 'churned' AS is_winback, f.domain, s.fit_probability
+        FROM scoring.account_scores s
+        JOIN marts.account_features f USING (account_id)
+        JOIN scoring.icp_segments g USING (segment_id)
+        WHERE (s.lifecycle = 'prospect' {winback})
+          AND NOT s.is_bad_fit
+          AND g.kind <> 'anti_icp'
+          AND coalesce(lower(f.domain), '') NOT IN (SELECT d FROM __excl_domains)
+          AND lower(s.account_name) NOT IN (SELECT n FROM __excl_names)
+        ORDER BY rank
+    """)
+    con.unregister("__excl_domains")
+    con.unregister("__excl_names")
+    return con.execute("SELECT count(*) FROM scoring.target_accounts").fetchone()[0]
+
+
+def _backtest(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: pd.Series, enc: Encoding, cfg: Config,
+              card: Scorecard, as_of: pd.Timestamp, warnings: list[str]) -> bt.BacktestResult:
+    """Refit the same kind of scorecard on what was known before the cutoff; test on later decisions."""
+    cutoff = as_of - pd.DateOffset(months=cfg.model.backtest_months)
+    train, test = bt.split(features, cutoff)
+    y_train = y[train].dropna()
+    won_after = pd.to_datetime(features["first_won_date"]).ge(cutoff) & features["first_won_date"].notna()
+    y_test = won_after[test].astype(int)
+    result = bt.BacktestResult(cutoff=cutoff, n_train=len(y_train), n_test=int(test.sum()), n_positive=int(y_test.sum()))
+    if y_train.nunique() < 2 or test.sum() == 0 or card.kind == "uniform":
+        warnings.append(f"backtest skipped: {len(y_train)} labelled accounts before {cutoff:%Y-%m-%d} "
+                        f"and {int(test.sum())} decided after it")
+        return result
+    bt_card = _fit_learned_on(con, features, y_train, enc, cfg) if card.kind == "learned" else card
+    result = _evaluate_card(con, bt_card, features, train, test, y_test, cfg)
+    result.cutoff, result.n_train = cutoff, len(y_train)
+    if result.n_positive < cfg.model.min_backtest_positives:
+        warnings.append(f"backtest has only {result.n_positive} conversions after {cutoff:%Y-%m-%d}: its figures are noisy")
+    if result.auc is not None and result.auc < cfg.model.chance_auc:
+        warnings.append(f"MODEL NO BETTER THAN CHANCE: backtest AUC {result.auc:.3f} < {cfg.model.chance_auc} — "
+                        "treat the fit scores with caution")
+    return result
+
+
+def _evaluate_card(con: duckdb.DuckDBPyConnection, card: Scorecard, features: pd.DataFrame, train: pd.Series,
+                   test: pd.Series, y_test: pd.Series, cfg: Config) -> bt.BacktestResult:
+    ids = features.loc[train | test, ["account_id"]]
+    con.register("__bt_scope", ids)
+    score_accounts(con, card, "account_id IN (SELECT account_id FROM __bt_scope)", "__bt_fit", cfg.declared_icp)
+    con.unregister("__bt_scope")
+    s = features[["account_id"]].merge(con.execute("SELECT account_id, fit_score FROM __bt_fit").df(),
+                                       on="account_id", how="left").set_index(features.index)["fit_score"]
+    is_customer = features["lifecycle"].isin(["customer", "churned"])
+    thresholds = bt.tier_thresholds(s[train & is_customer], cfg.scoring.tier_shares)
+    return bt.evaluate(s[test], y_test, bt.tier_of(s[test], thresholds))
+
+
+def _write_evaluation(con: duckdb.DuckDBPyConnection, result: bt.BacktestResult, card: Scorecard, cfg: Config,
+                      scored_at: datetime, as_of: pd.Timestamp, thresholds: list[float], features: pd.DataFrame,
+                      y: pd.Series, enc: Encoding) -> None:
+    declared = None
+    if not cfg.declared_icp.is_empty and card.kind == "learned" and result.n_test:
+        train, test = bt.split(features, result.cutoff)
+        won_after = pd.to_datetime(features["first_won_date"]).ge(result.cutoff) & features["first_won_date"].notna()
+        declared = _evaluate_card(con, fit_declared(cfg.declared_icp, enc), features, train, test,
+                                  won_after[test].astype(int), cfg)
+    row = {
+        "model_version": card.version, "model_kind": card.kind, "evaluated_at": scored_at,
+        "cutoff_date": result.cutoff.date() if pd.notna(result.cutoff) else None, "as_of": as_of,
+        "n_train": result.n_train, "n_test": result.n_test, "n_positive": result.n_positive,
+        "auc": result.auc, "top_tier_rate": result.top_tier_rate, "bottom_tier_rate": result.bottom_tier_rate,
+        "lift_top_vs_bottom": result.lift_top_vs_bottom, "recall_top_30pct": result.recall_top_30pct,
+        "tier_a_threshold": thresholds[0], "tier_b_threshold": thresholds[1], "tier_c_threshold": thresholds[2],
+        "declared_auc": declared.auc if declared else None,
+        "declared_lift_top_vs_bottom": declared.lift_top_vs_bottom if declared else None,
+        "declared_recall_top_30pct": declared.recall_top_30pct if declared else None,
+    }
+    evaluation = pd.DataFrame([row])
+    evaluation["cutoff_date"] = pd.to_datetime(evaluation["cutoff_date"])
+    con.register("__eval", evaluation)
+    con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation AS "
+                "SELECT * REPLACE (CAST(cutoff_date AS DATE) AS cutoff_date) FROM __eval")
+    con.unregister("__eval")
+    tiers = result.tier_rates if len(result.tier_rates) else pd.DataFrame(
+        {"tier": bt.TIERS, "n_test": 0, "n_positive": 0, "conversion_rate": np.nan})
+    tiers = tiers.assign(model_version=card.version)
+    con.register("__tiers", tiers)
+    con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation_tiers AS SELECT * FROM __tiers")
+    con.unregister("__tiers")

@@ -1,0 +1,157 @@
+"""An additive fit scorecard: points per attribute level, learned (logistic regression) or declared.
+
+fit_score = baseline + the sum of one contribution per attribute group, scaled so that the accounts
+scored together span 0..100. Because the scaling is linear in the model's log-odds, fit_score orders
+accounts exactly as their modelled chance of becoming ideal; `fit_probability` carries that chance.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import OneHotEncoder
+
+from pipelines.config import DeclaredICP
+from pipelines.icp.attributes import Encoding, levels_query
+from pipelines.ingest import ident, q
+
+
+@dataclass
+class Scorecard:
+    """Raw points (log-odds, centred on the training population) per attribute level."""
+
+    kind: str                 # learned | declared
+    encoding: Encoding
+    points: pd.DataFrame      # columns: grp, level, raw
+    defaults: dict[str, float]  # raw points of a level the model never saw, per group
+    intercept: float          # log-odds of an account whose contributions are all zero
+    n_train: int = 0
+
+    @property
+    def version(self) -> str:
+        """A short, deterministic fingerprint of the model: the same data and config give the same version."""
+        payload = json.dumps({"kind": self.kind, "points": self.points.round(6).values.tolist(),
+                              "intercept": round(self.intercept, 6)}, default=str)
+        return f"{self.kind}-{hashlib.sha1(payload.encode()).hexdigest()[:10]}"
+
+
+def fit_learned(levels: pd.DataFrame, y: np.ndarray, enc: Encoding, regularisation: float, seed: int) -> Scorecard:
+    """Logistic regression on one-hot levels; each group's points are centred on the training mean."""
+    groups = list(enc.groups)
+    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=True)
+    X = onehot.fit_transform(levels[groups].astype(str))
+    model = LogisticRegression(C=regularisation, max_iter=2000, random_state=seed)
+    model.fit(X, y)
+    coef = model.coef_[0]
+    rows, defaults, intercept, start = [], {}, float(model.intercept_[0]), 0
+    for g, cats in zip(groups, onehot.categories_):
+        w = coef[start:start + len(cats)]
+        start += len(cats)
+        freq = levels[g].astype(str).value_counts(normalize=True).reindex(cats).fillna(0).to_numpy()
+        mean = float((w * freq).sum())
+        intercept += mean
+        defaults[g] = -mean
+        rows += [(g, str(c), float(v - mean)) for c, v in zip(cats, w)]
+    points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
+    return Scorecard("learned", enc, points, defaults, intercept, n_train=len(y))
+
+
+def fit_declared(declared: DeclaredICP, enc: Encoding) -> Scorecard:
+    """Transparent rules from icp.yaml: each declared criterion an account meets adds equal points."""
+    criteria = []
+    if declared.industries:
+        criteria.append(("industry", [f"industry = {v}" for v in declared.industries]))
+    if declared.regions:
+        criteria.append(("region", [f"region = {v}" for v in declared.regions]))
+    rows = []
+    for grp, wanted in criteria:
+        rows += [(grp, level, 1.0) for level in wanted]
+    techs = {t.lower() for t in declared.technologies}
+    for i, tech in enumerate(enc.technologies):
+        if tech.lower() in techs:
+            rows.append((f"tech_{i}", f"uses {tech}", 1.0))
+    points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
+    return Scorecard("declared", enc, points, {}, 0.0)
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """The linear map from raw points to 0..100 for one set of scored accounts."""
+
+    low: float
+    high: float
+
+    @property
+    def factor(self) -> float:
+        return 100.0 / (self.high - self.low) if self.high > self.low else 0.0
+
+    @property
+    def baseline(self) -> float:
+        return 50.0 if self.factor == 0 else -self.low * self.factor
+
+
+def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, table: str,
+                   declared: DeclaredICP | None = None, top_reasons: int = 4) -> ScoreScale:
+    """Score the accounts matching `where` into `table` (account_id, fit_raw, fit_score, fit_probability, reasons).
+
+    Runs in DuckDB: accounts' levels are unpivoted, joined to the points, summed, scaled and explained.
+    """
+    groups = list(card.encoding.groups)
+    con.register("__points", card.points)
+    con.register("__defaults", pd.DataFrame({"grp": list(card.defaults), "raw": list(card.defaults.values())},
+                                            columns=["grp", "raw"]).astype({"grp": str, "raw": float}))
+    size_rule = _declared_size_sql(declared) if card.kind == "declared" and declared else None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE __contrib AS
+        WITH levels AS ({levels_query(card.encoding, where)}),
+        long AS (UNPIVOT levels ON {', '.join(ident(g) for g in groups)} INTO NAME grp VALUE level)
+        SELECT long.account_id, long.grp, long.level, coalesce(p.raw, d.raw, 0.0) AS raw
+        FROM long LEFT JOIN __points p USING (grp, level) LEFT JOIN __defaults d USING (grp)
+        {f"UNION ALL SELECT account_id, 'employees', {size_rule[1]}, CASE WHEN {size_rule[0]} THEN 1.0 ELSE 0.0 END FROM marts.account_features WHERE {where}" if size_rule else ""}
+    """)
+    low, high = con.execute("""SELECT min(s), max(s) FROM (SELECT sum(raw) AS s FROM __contrib GROUP BY account_id)""").fetchone()
+    scale = ScoreScale(float(low or 0.0), float(high or 0.0))
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {table} AS
+        WITH pts AS (
+            SELECT account_id, grp, level, raw, raw * {scale.factor!r} AS points,
+                   row_number() OVER (PARTITION BY account_id ORDER BY abs(raw) DESC, grp) AS k
+            FROM __contrib
+        )
+        SELECT account_id,
+               sum(raw) AS fit_raw,
+               round({scale.baseline!r} + sum(points), 2) AS fit_score,
+               1 / (1 + exp(-({card.intercept!r} + sum(raw)))) AS fit_probability,
+               {scale.baseline!r} AS fit_baseline,
+               string_agg(CASE WHEN k <= {top_reasons} AND round(points) <> 0
+                          THEN level || ' (' || printf('%+d', CAST(round(points) AS INTEGER)) || ')' END,
+                          '; ' ORDER BY k) AS reasons
+        FROM pts GROUP BY account_id
+    """)
+    con.execute(f"UPDATE {table} SET reasons = coalesce(reasons, 'no distinguishing attributes')")
+    con.unregister("__points")
+    con.unregister("__defaults")
+    return scale
+
+
+def _declared_size_sql(declared: DeclaredICP) -> tuple[str, str] | None:
+    if not declared.employee_count:
+        return None
+    lo, hi = declared.employee_count
+    cond = " AND ".join(filter(None, [f"employee_count >= {lo}" if lo is not None else None,
+                                      f"employee_count < {hi}" if hi is not None else None])) or "true"
+    label = f"{lo or 0:,}-{hi:,} employees" if hi else f"{lo:,}+ employees"
+    return cond, f"CASE WHEN {cond} THEN {q(label)} ELSE {q('outside ' + label)} END"
+
+
+def contributions(con: duckdb.DuckDBPyConnection, account_id: str, scale: ScoreScale) -> pd.DataFrame:
+    """Every attribute's contribution to one account's fit_score (from the last `score_accounts` call)."""
+    df = con.execute("SELECT grp, level, raw FROM __contrib WHERE account_id = ? ORDER BY abs(raw) DESC, grp",
+                     [account_id]).df()
+    df["points"] = df["raw"] * scale.factor
+    return df
