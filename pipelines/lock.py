@@ -1,0 +1,54 @@
+"""One refresh at a time per ICP home: an advisory lock that the kernel releases when its holder dies."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+from pipelines.paths import Paths
+
+
+class RefreshRunning(RuntimeError):
+    """Another refresh holds the lock of this ICP home."""
+
+
+def holder(paths: Paths) -> dict:
+    """Who holds (or last held) the lock: pid, start time and refresh id, as far as recorded."""
+    try:
+        return json.loads(paths.lock_file.read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+@contextmanager
+def refresh_lock(paths: Paths, wait_seconds: float = 0.0, refresh_id: str = "") -> Iterator[None]:
+    """Hold the home's refresh lock; wait up to `wait_seconds` for it, else raise RefreshRunning.
+
+    flock(2) locks die with their process, so a killed refresh never leaves a stale lock behind.
+    """
+    paths.home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    h = holder(paths)
+                    raise RefreshRunning(
+                        f"another refresh is running on {paths.home} (pid {h.get('pid', '?')}, "
+                        f"refresh {h.get('refresh_id') or '?'}, started {h.get('started_at', '?')}); "
+                        "wait for it or use --wait SECONDS") from None
+                time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "refresh_id": refresh_id,
+                                 "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode())
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,180 @@
+"""Publish a refresh: write every serving table to a new folder, then swap it in with one atomic rename.
+
+`<home>/serving` is a symlink to `<home>/publications/<refresh_id>/`, which holds `icp.duckdb` and
+`parquet/<table>.parquet`. A publication is written under a temporary name, checked against the serving
+contract, and only then made live by replacing the symlink (rename(2) is atomic). A reader that opens
+`serving/icp.duckdb` read-only always gets one whole publication, and never a file that is being written.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from pipelines.ingest import ident, q
+from pipelines.paths import Paths
+from schemas.contract import serving_contract
+
+SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN",
+             "date": "DATE", "timestamp": "TIMESTAMP"}
+KEEP_PUBLICATIONS = 3
+TMP_SUFFIX = ".partial"
+
+
+class PublishError(RuntimeError):
+    """The new publication does not meet the serving contract; the live one is left untouched."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    refresh_id: str
+    folder: Path
+    tables: dict[str, int]  # table -> rows
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.folder / "icp.duckdb"
+
+
+def _sources(has_previous: bool) -> dict[str, str]:
+    """The SELECT behind each published table, over the build database (`prev` = the live publication)."""
+    prev_rank = ("(SELECT rank FROM prev.target_accounts p WHERE p.account_id = t.account_id)"
+                 if has_previous else "CAST(NULL AS BIGINT)")
+    history = "SELECT * FROM prev.target_accounts_history UNION ALL " if has_previous else ""
+    refreshes = "SELECT * FROM prev.refreshes UNION ALL " if has_previous else ""
+    return {
+        "target_accounts": f"SELECT t.*, {prev_rank} AS previous_rank FROM scoring.target_accounts t",
+        "account_scores": "SELECT * FROM scoring.account_scores",
+        "icp_segments": "SELECT * FROM scoring.icp_segments",
+        "account_features": "SELECT * FROM marts.account_features",
+        "model_evaluation": "SELECT * FROM scoring.model_evaluation",
+        "model_evaluation_tiers": "SELECT * FROM scoring.model_evaluation_tiers",
+        "quarantine": "SELECT * FROM raw.quarantine",
+        "target_accounts_history": history + """
+            SELECT $refresh_id AS refresh_id, scored_at, account_id, rank, fit_score, fit_tier, priority_score
+            FROM scoring.target_accounts""",
+        "refreshes": refreshes + """
+            SELECT $refresh_id AS refresh_id, CAST($started_at AS TIMESTAMP) AS started_at,
+                   CAST($published_at AS TIMESTAMP) AS published_at,
+                   CAST($rows_ingested AS BIGINT) AS rows_ingested, CAST($rows_rejected AS BIGINT) AS rows_rejected,
+                   (SELECT any_value(model_version) FROM scoring.model_evaluation) AS model_version,
+                   (SELECT count(*) FROM scoring.target_accounts) AS n_targets,
+                   (SELECT any_value(auc) FROM scoring.model_evaluation) AS auc""",
+    }
+
+
+def _select(table: str, source: str) -> str:
+    """Contract columns first, cast to their contract types, then every extra column of the source."""
+    contract = serving_contract().get(table)
+    if contract is None:
+        return source
+    casts = ", ".join(f"CAST({ident(c)} AS {SQL_TYPES[t]}) AS {ident(c)}" for c, t in contract.columns.items())
+    return f"SELECT {casts}, * EXCLUDE ({', '.join(ident(c) for c in contract.columns)}) FROM ({source})"
+
+
+def check_publication(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    """Problems of a publication (an attached catalog) against the serving contract: missing tables or
+    columns, or columns of the wrong type. Empty when the publication honours the contract."""
+    problems = []
+    for name, table in serving_contract().items():
+        actual = dict(con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = ? AND table_schema = 'main' AND table_name = ?", [catalog, name]).fetchall())
+        if not actual:
+            problems.append(f"table {name} is missing")
+            continue
+        for col, typ in table.columns.items():
+            if col not in actual:
+                problems.append(f"{name}.{col} is missing")
+            elif actual[col] != SQL_TYPES[typ]:
+                problems.append(f"{name}.{col} is {actual[col]}, not {SQL_TYPES[typ]}")
+    return problems
+
+
+def live_publication(paths: Paths) -> Path | None:
+    """The live publication's folder, if there is one."""
+    target = paths.serving
+    return target.resolve() if target.is_symlink() and (target / "icp.duckdb").exists() else None
+
+
+def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, started_at: datetime,
+            rows_ingested: int, rows_rejected: int) -> Publication:
+    """Write the refresh's serving tables as a new publication and make it live atomically."""
+    paths.publications.mkdir(parents=True, exist_ok=True)
+    clean_stale(paths)
+    folder = paths.publications / refresh_id
+    tmp = paths.publications / (refresh_id + TMP_SUFFIX)
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "parquet").mkdir(parents=True)
+    previous = live_publication(paths)
+    params = {"refresh_id": refresh_id, "started_at": started_at, "published_at": datetime.utcnow(),
+              "rows_ingested": rows_ingested, "rows_rejected": rows_rejected}
+    tables: dict[str, int] = {}
+    con.execute(f"ATTACH {q(str(tmp / 'icp.duckdb'))} AS pub")
+    try:
+        if previous:
+            con.execute(f"ATTACH {q(str(previous / 'icp.duckdb'))} AS prev (READ_ONLY)")
+        for table, source in _sources(previous is not None).items():
+            sql = _select(table, source)
+            used = {k: v for k, v in params.items() if f"${k}" in sql}
+            con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {sql}", used)
+            tables[table] = con.execute(f"SELECT count(*) FROM pub.main.{ident(table)}").fetchone()[0]
+            con.execute(f"COPY pub.main.{ident(table)} TO {q(str(tmp / 'parquet' / (table + '.parquet')))} "
+                        f"(FORMAT parquet)")
+        problems = check_publication(con, "pub")
+        if problems:
+            raise PublishError("the new publication breaks the serving contract: " + "; ".join(problems))
+    finally:
+        if previous:
+            con.execute("DETACH prev")
+        con.execute("DETACH pub")
+    _fsync_tree(tmp)
+    os.replace(tmp, folder)
+    _swap_symlink(paths.serving, folder)
+    _prune(paths, keep=folder)
+    return Publication(refresh_id, folder, tables)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def _swap_symlink(link: Path, target: Path) -> None:
+    """Point `link` at `target` atomically (a new symlink renamed over the old one)."""
+    if link.exists() and not link.is_symlink():
+        link.rename(link.with_name(link.name + ".old"))  # a real folder from an older layout: keep it aside
+    tmp_link = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(os.path.relpath(target, link.parent), tmp_link)
+    os.replace(tmp_link, link)
+    dir_fd = os.open(link.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def clean_stale(paths: Paths) -> None:
+    """Remove what a killed refresh left behind: partial publications and temporary symlinks."""
+    if paths.publications.exists():
+        for p in paths.publications.glob("*" + TMP_SUFFIX):
+            shutil.rmtree(p, ignore_errors=True)
+    for p in paths.home.glob(".serving.*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def _prune(paths: Paths, keep: Path) -> None:
+    """Keep the newest publications (readers may still hold an older one open; unlinking is safe)."""
+    folders = sorted((p for p in paths.publications.iterdir() if p.is_dir() and not p.name.endswith(TMP_SUFFIX)),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in folders[KEEP_PUBLICATIONS:]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
