@@ -1,0 +1,167 @@
+"""The `icp` command line: demo data, a refresh through Dagster, status, and the one-shot `run`."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.paths import Paths
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="ICP engine: learn your Ideal Customer Profile and rank target accounts, every night.")
+console = Console(stderr=True)
+out = Console()
+
+HomeOpt = typer.Option(None, "--home", help="ICP home (default: $ICP_HOME or ./.icp)")
+LandingOpt = typer.Option(None, "--landing", help="landing folder (default: $ICP_LANDING_DIR or <home>/landing)")
+ConfigOpt = typer.Option(None, "--config", help="icp.yaml to use (default: $ICP_CONFIG or ./icp.yaml)")
+
+
+def _use_config(config: Optional[Path]) -> None:
+    if config:
+        if not config.exists():
+            raise typer.BadParameter(f"config file {config} does not exist", param_hint="--config")
+        os.environ["ICP_CONFIG"] = str(config.resolve())
+
+
+@app.command()
+def demo(landing: Path = typer.Option(..., "--landing", help="folder to write the landing files into"),
+         accounts: int = typer.Option(5000, "--accounts", min=1, help="number of CRM accounts"),
+         seed: int = typer.Option(7, "--seed", help="random seed (same seed, same files)"),
+         fmt: str = typer.Option("csv", "--format", help="csv or parquet"),
+         truth: Optional[Path] = typer.Option(None, "--truth", help="where to write the planted ICP "
+                                              "(default: <landing>_truth.csv beside the landing folder)")) -> None:
+    """Write demo landing data that follows the landing contract, with a planted ICP."""
+    from pipelines.demo import generate
+
+    if fmt not in ("csv", "parquet"):
+        raise typer.BadParameter("must be csv or parquet", param_hint="--format")
+    with console.status(f"generating {accounts:,} demo accounts"):
+        summary = generate(landing, accounts=accounts, seed=seed, fmt=fmt, truth=truth)
+    for entity, n in summary.rows.items():
+        out.print(f"  {entity:<24} {n:>12,} rows")
+    out.print(f"landing data: {summary.landing}\nplanted ICP:  {summary.truth}")
+
+
+def _refresh(paths: Paths, wait: float) -> bool:
+    from dagster_project.refresh import run_refresh
+
+    interactive = sys.stderr.isatty() and not os.environ.get("CI")
+
+    def progress(step: str, status: str, seconds: float) -> None:
+        mark = "[green]ok[/green]" if status == "STEP_SUCCESS" else "[red]FAILED[/red]"
+        if interactive or status != "STEP_SUCCESS":
+            console.print(f"  {step:<40} {mark} {seconds:6.1f}s")
+
+    console.print(f"refreshing {paths.home} from {paths.landing}")
+    from pipelines.lock import RefreshRunning
+
+    try:
+        outcome = run_refresh(paths, wait_seconds=wait, on_event=progress)
+    except RefreshRunning as exc:
+        console.print(f"[red]refresh not started:[/red] {exc}")
+        return False
+    for warning in outcome.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if outcome.success:
+        console.print(f"refresh {outcome.run_id} published in {outcome.seconds:.1f}s")
+        return True
+    console.print(f"[red]refresh failed[/red] in step [bold]{outcome.failed_step}[/bold] "
+                  f"(run {outcome.run_id}); nothing was published, the previous publication is unchanged.")
+    if outcome.error:
+        console.print(outcome.error, markup=False, highlight=False)
+    console.print(f"details: the run in the Dagster UI (make ui), and {outcome.log_file}")
+    return False
+
+
+@app.command()
+def refresh(landing: Optional[Path] = LandingOpt, home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
+            wait: float = typer.Option(0, "--wait", help="seconds to wait for a refresh already running")) -> None:
+    """Run the full refresh as the Dagster job icp_refresh; exit 1 on failure."""
+    _use_config(config)
+    paths = Paths.resolve(home, landing)
+    if not paths.landing.is_dir():
+        console.print(f"[red]landing folder {paths.landing} does not exist[/red] "
+                      "(set --landing or ICP_LANDING_DIR, or create demo data with `icp demo`)")
+        raise typer.Exit(1)
+    if not _refresh(paths, wait):
+        raise typer.Exit(1)
+
+
+def _top_targets(paths: Paths, n: int = 10) -> None:
+    import duckdb
+
+    with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
+        rows = con.execute(f"""SELECT rank, account_name, industry, employee_count, fit_score, fit_tier,
+                                      priority_score, reasons FROM target_accounts ORDER BY rank LIMIT {n}""").fetchall()
+    table = Table(title=f"Top {n} target accounts")
+    for col in ("rank", "account", "industry", "employees", "fit", "tier", "priority", "why"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r[0]), r[1], r[2] or "", f"{r[3]:,}" if r[3] is not None else "", f"{r[4]:.1f}", r[5],
+                      f"{r[6]:.1f}", r[7])
+    out.print(table)
+
+
+def _where(paths: Paths) -> None:
+    out.print(f"results:  {paths.serving / 'icp.duckdb'}  (open read-only from any DuckDB client or BI tool)")
+    out.print(f"parquet:  {paths.serving / 'parquet'}/<table>.parquet")
+    out.print(f"Dagster:  make ui  ->  http://127.0.0.1:3000  (run history in {paths.dagster_home})")
+
+
+@app.command()
+def run(home: Optional[Path] = HomeOpt, landing: Optional[Path] = LandingOpt,
+        accounts: int = typer.Option(5000, "--accounts", help="demo accounts to create when the landing folder is empty")) -> None:
+    """Create demo data if the landing folder is empty, refresh, and show where the results are."""
+    paths = Paths.resolve(home, landing)
+    if not paths.landing.exists() or not any(paths.landing.iterdir()):
+        console.print(f"landing folder {paths.landing} is empty: generating demo data ({accounts:,} accounts)")
+        demo(landing=paths.landing, accounts=accounts, seed=7, fmt="csv", truth=paths.home / "demo_truth.csv")
+    if not _refresh(paths, wait=0):
+        raise typer.Exit(1)
+    _where(paths)
+    _top_targets(paths)
+
+
+@app.command()
+def status(home: Optional[Path] = HomeOpt) -> None:
+    """Show the last published refresh and where its outputs are."""
+    import duckdb
+
+    paths = Paths.resolve(home)
+    db = paths.serving / "icp.duckdb"
+    if not db.exists():
+        out.print(f"no publication yet in {paths.home} (run `icp refresh`)")
+        raise typer.Exit(1)
+    with duckdb.connect(str(db), read_only=True) as con:
+        r = con.execute("""SELECT refresh_id, started_at, published_at, rows_ingested, rows_rejected, model_version
+                           FROM refreshes ORDER BY published_at DESC LIMIT 1""").fetchone()
+        ev = con.execute("SELECT auc, lift_top_vs_bottom, recall_top_30pct, n_test FROM model_evaluation").fetchone()
+        n_targets = con.execute("SELECT count(*) FROM target_accounts").fetchone()[0]
+    out.print(f"last refresh:   {r[0]}")
+    out.print(f"published at:   {r[2]:%Y-%m-%d %H:%M:%S} UTC (took {(r[2] - r[1]).total_seconds():.0f}s)")
+    out.print(f"rows ingested:  {r[3]:,} ({r[4]:,} rejected)")
+    out.print(f"model:          {r[5]}")
+    if ev:
+        fmt = lambda v, p: "n/a" if v is None else format(v, p)  # noqa: E731
+        out.print(f"backtest:       AUC {fmt(ev[0], '.3f')}, tier A/D lift {fmt(ev[1], '.1f')}, "
+                  f"recall in top 30% {fmt(ev[2], '.0%')} on {ev[3]:,} accounts")
+    out.print(f"target list:    {n_targets:,} accounts")
+    _where(paths)
+
+
+@app.command()
+def prepare() -> None:
+    """Parse the dbt project (manifest for Dagster); done automatically when missing or stale."""
+    from dagster_project.dbt_assets import ensure_manifest
+
+    out.print(f"dbt manifest: {ensure_manifest()}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,59 @@
+"""One ingest asset per landing entity: DuckDB reads the files, applies the contract, quarantines problems."""
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+
+from pipelines.ingest import AMOUNT_COLUMNS, ORDER, Ingestor, LandingError
+from pipelines.paths import Paths
+from pipelines.warehouse import warehouse
+from schemas.contract import Entity, landing_contract
+
+OWNER = "team:data-engineering"
+
+
+def raw_key(entity: Entity) -> AssetKey:
+    return AssetKey(["raw", entity.table])
+
+
+def _ingest_asset(entity: Entity) -> AssetsDefinition:
+    contract = landing_contract().entities
+    deps = []
+    if any(c.references for c in entity.columns):
+        deps.append(raw_key(contract["crm/accounts"]))
+    if entity.name in AMOUNT_COLUMNS:
+        deps.append(raw_key(contract["reference/fx_rates"]))
+
+    @asset(
+        key=raw_key(entity),
+        deps=deps,
+        group_name="ingest",
+        kinds={"duckdb"},
+        owners=[OWNER],
+        description=(f"Landing entity {entity.name} ({'required' if entity.required else 'optional'}), read by DuckDB "
+                     f"from <landing>/{entity.name}.* and checked against the landing contract; good rows land "
+                     f"in raw.{entity.table}, problems in raw.quarantine."),
+    )
+    def _ingest(context: AssetExecutionContext) -> MaterializeResult:
+        paths = Paths.resolve()
+        try:
+            with warehouse(paths) as con:
+                report = Ingestor(con, paths.landing, context.run_id).ingest(entity.name)
+        except LandingError as exc:
+            raise Failure(description=str(exc), metadata={"entity": entity.name, "landing": str(paths.landing)}) from exc
+        return MaterializeResult(metadata={
+            "files_read": len(report.files),
+            "files": MetadataValue.md("\n".join(f"- `{f}`" for f in report.files) or "none (optional entity absent)"),
+            "rows_read": report.rows_read,
+            "rows_kept": report.rows_kept,
+            "rows_rejected": report.rows_rejected,
+            "rows_superseded": report.rows_superseded,
+            "values_nulled": report.values_nulled,
+            "top_reasons": MetadataValue.md(
+                "\n".join(f"- {reason}: {n:,}" for reason, n in report.top_reasons) or "none"),
+            "dagster/row_count": report.rows_kept,
+        })
+
+    _ingest.__name__ = f"ingest_{entity.table}"
+    return _ingest
+
+
+INGEST_ASSETS = [_ingest_asset(landing_contract().entities[name]) for name in ORDER]

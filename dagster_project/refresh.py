@@ -1,0 +1,103 @@
+"""Run the icp_refresh job in-process against the home's Dagster instance (it shows in the UI's history)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pipelines.lock import refresh_lock
+from pipelines.paths import Paths
+
+DAGSTER_YAML = """# Written by the ICP engine: a local instance with no telemetry.
+telemetry:
+  enabled: false
+"""
+
+
+# The terminal shows step progress; the full event log stays in the Dagster UI's run history.
+# Warnings of the run are collected from the event log and returned in RefreshOutcome.warnings.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass
+class RefreshOutcome:
+    """How a refresh ended: success, the run id, per-step seconds and, on failure, what failed and why."""
+
+    success: bool
+    run_id: str
+    seconds: float
+    steps: dict[str, float] = field(default_factory=dict)
+    failed_step: str | None = None
+    error: str | None = None
+    log_file: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_instance(paths: Paths) -> None:
+    """Export the home's paths and write a minimal dagster.yaml under DAGSTER_HOME."""
+    paths.export()
+    cfg = paths.dagster_home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(DAGSTER_YAML)
+
+
+def _failure(result) -> tuple[str | None, str | None]:
+    """The failed step and the most useful message: a Failure's description (ingest errors), a failed
+    blocking check's description, or the error's own message."""
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
+            evaluation = event.event_specific_data
+            if evaluation.description:
+                return f"{evaluation.asset_check_key.asset_key.to_user_string()} check " \
+                       f"{evaluation.asset_check_key.name}", evaluation.description
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return event.step_key, data.user_failure_data.description
+            return event.step_key, (data.error.message.strip() if data.error else None)
+    return None, None
+
+
+def _step_seconds(instance, run_id: str, on_event: Callable[[str, str, float], None] | None) -> dict[str, float]:
+    from dagster import DagsterEventType
+
+    steps: dict[str, float] = {}
+    begun: dict[str, float] = {}
+    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        event = entry.dagster_event
+        if event.event_type == DagsterEventType.STEP_START:
+            begun[event.step_key] = entry.timestamp
+        elif event.step_key in begun:
+            steps[event.step_key] = entry.timestamp - begun[event.step_key]
+            if on_event:
+                on_event(event.step_key, event.event_type_value, steps[event.step_key])
+    return steps
+
+
+def run_refresh(paths: Paths, wait_seconds: float = 0.0,
+                on_event: Callable[[str, str, float], None] | None = None) -> RefreshOutcome:
+    """Run the full refresh once; returns its outcome instead of raising on a pipeline failure."""
+    prepare_instance(paths)
+    from dagster import DagsterInstance
+
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_job_def("icp_refresh")
+    started = time.monotonic()
+    log_dir = paths.home / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / "last-refresh.log"
+    # dbt's own console output goes to the log file; the terminal shows step progress only.
+    with refresh_lock(paths, wait_seconds=wait_seconds), DagsterInstance.get() as instance, \
+            open(log_file, "w") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        steps = _step_seconds(instance, result.run_id, on_event)
+        warnings = [e.user_message for e in instance.all_logs(result.run_id)
+                    if e.level == logging.WARNING and e.dagster_event is None]
+    failed_step, error = (None, None) if result.success else _failure(result)
+    return RefreshOutcome(result.success, result.run_id, time.monotonic() - started, steps, failed_step, error,
+                          str(log_file), warnings)

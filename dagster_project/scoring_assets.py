@@ -1,0 +1,69 @@
+"""The ICP model: labels, fit scorecard, segments, targets and backtest, as one multi-asset over the mart."""
+
+from datetime import datetime, timezone
+
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+
+from pipelines.config import load_config
+from pipelines.icp.model import build_icp
+from pipelines.paths import Paths
+from pipelines.warehouse import warehouse
+
+OWNER = "team:data-engineering"
+FEATURES_KEY = AssetKey(["marts", "account_features"])
+SCORING_TABLES = {
+    "account_scores": "Every account with its fit score, tier, segment, value index, labels and reasons.",
+    "icp_segments": "The ICP in words: interpretable segments and how well each performs.",
+    "target_accounts": "Prospects (and win-back accounts) ranked by priority, bad fits left out.",
+    "model_evaluation": "Out-of-time backtest of the model behind this refresh.",
+    "model_evaluation_tiers": "Backtest conversion per fit tier.",
+}
+
+
+def scoring_key(table: str) -> AssetKey:
+    return AssetKey(["scoring", table])
+
+
+def _preview(con, table: str, columns: str, n: int = 10) -> MetadataValue:
+    df = con.execute(f"SELECT {columns} FROM scoring.{table} LIMIT {n}").df()
+    return MetadataValue.md(df.to_markdown(index=False) if len(df) else "(empty)")
+
+
+@multi_asset(
+    name="icp_model",
+    specs=[AssetSpec(scoring_key(t), deps=[FEATURES_KEY], group_name="scoring", kinds={"duckdb", "scikitlearn"},
+                     owners=[OWNER], description=d) for t, d in SCORING_TABLES.items()],
+)
+def icp_model(context: AssetExecutionContext):
+    """Learn the ICP from account_features and score every account (pipelines/icp/model.py)."""
+    paths = Paths.resolve()
+    cfg = load_config()
+    with warehouse(paths) as con:
+        result = build_icp(con, cfg, context.run_id, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
+        for message in result.warnings:
+            context.log.warning(message)
+        bt = result.backtest
+        counts = {t: con.execute(f"SELECT count(*) FROM scoring.{t}").fetchone()[0] for t in SCORING_TABLES}
+        previews = {
+            "target_accounts": _preview(con, "target_accounts", "rank, account_name, industry, employee_count, "
+                                        "fit_score, fit_tier, priority_score, reasons"),
+            "icp_segments": _preview(con, "icp_segments", "segment_id, segment_label, kind, n_accounts, "
+                                     "n_customers, ideal_rate, lift", n=20),
+            "model_evaluation_tiers": _preview(con, "model_evaluation_tiers", "*"),
+        }
+    common = {"model_version": result.model_version, "model_kind": result.model_kind}
+    metrics = {
+        "backtest_auc": bt.auc if bt.auc is not None else float("nan"),
+        "lift_top_vs_bottom": bt.lift_top_vs_bottom if bt.lift_top_vs_bottom is not None else float("nan"),
+        "recall_top_30pct": bt.recall_top_30pct if bt.recall_top_30pct is not None else float("nan"),
+        "n_test": bt.n_test,
+    }
+    for table in SCORING_TABLES:
+        metadata = {**common, "dagster/row_count": counts[table]}
+        if table in previews:
+            metadata["preview"] = previews[table]
+        if table in ("model_evaluation", "target_accounts"):
+            metadata.update(metrics)
+        if table == "account_scores":
+            metadata.update({"customers": result.n_customers, "ideal_customers": result.n_ideal})
+        yield MaterializeResult(asset_key=scoring_key(table), metadata=metadata)
