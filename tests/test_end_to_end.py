@@ -1,0 +1,129 @@
+"""End to end through Dagster: demo landing data -> icp refresh -> a publication that honours the contract."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.paths import Paths
+from pipelines.publish import check_publication
+from schemas.contract import serving_contract
+from tests.conftest import read
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_publication_honours_the_serving_contract(refreshed_home: Paths) -> None:
+    with duckdb.connect(str(refreshed_home.serving / "icp.duckdb"), read_only=True) as con:
+        assert check_publication(con, "icp") == []
+        for table in serving_contract():
+            parquet = refreshed_home.serving / "parquet" / f"{table}.parquet"
+            assert parquet.exists(), table
+            n_db = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            n_pq = con.execute(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchone()[0]
+            assert n_db == n_pq, table
+
+
+def test_target_list_is_ranked_dense_and_explained(refreshed_home: Paths) -> None:
+    n, lo, hi, distinct = read(refreshed_home, "SELECT count(*), min(rank), max(rank), count(DISTINCT rank) FROM target_accounts")[0]
+    assert n > 100 and (lo, hi, distinct) == (1, n, n)
+    bad = read(refreshed_home, """
+        SELECT count(*) FROM target_accounts t JOIN account_scores s USING (account_id)
+        WHERE s.lifecycle = 'customer' OR s.is_bad_fit OR t.reasons IS NULL
+           OR t.fit_score NOT BETWEEN 0 AND 100 OR t.priority_score NOT BETWEEN 0 AND 100""")[0][0]
+    assert bad == 0
+    ordered = read(refreshed_home, "SELECT priority_score FROM target_accounts ORDER BY rank")
+    assert [r[0] for r in ordered] == sorted((r[0] for r in ordered), reverse=True)
+    assert read(refreshed_home, "SELECT count(*) FROM account_scores")[0][0] == \
+        read(refreshed_home, "SELECT count(*) FROM account_features")[0][0]
+
+
+def test_every_account_in_one_known_segment(refreshed_home: Paths) -> None:
+    orphans = read(refreshed_home, """SELECT count(*) FROM account_scores s
+                                      LEFT JOIN icp_segments g USING (segment_id) WHERE g.segment_id IS NULL""")[0][0]
+    assert orphans == 0
+    total = read(refreshed_home, "SELECT sum(n_accounts) FROM icp_segments")[0][0]
+    assert total == read(refreshed_home, "SELECT count(*) FROM account_scores")[0][0]
+
+
+def test_model_evaluation_reports_a_backtest(refreshed_home: Paths) -> None:
+    auc, n_test, cutoff = read(refreshed_home, "SELECT auc, n_test, cutoff_date FROM model_evaluation")[0]
+    assert n_test > 50 and auc is not None and 0.5 < auc <= 1.0 and cutoff is not None
+
+
+def test_same_inputs_same_scores(refreshed_home: Paths, demo_landing: Path, tmp_path: Path) -> None:
+    """A second home refreshed from the same landing data ranks and scores identically."""
+    from dagster_project.refresh import run_refresh
+
+    saved = dict(os.environ)
+    try:
+        other = Paths.resolve(tmp_path / "home2", demo_landing)
+        assert run_refresh(other).success
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    query = "SELECT rank, account_id, fit_score, priority_score, reasons, model_version FROM target_accounts ORDER BY rank"
+    assert read(other, query) == read(refreshed_home, query)
+
+
+def test_failed_refresh_leaves_the_publication_untouched_and_history_grows(refreshed_home: Paths, tmp_path: Path) -> None:
+    from dagster_project.refresh import run_refresh
+
+    home = tmp_path / "home"
+    shutil.copytree(refreshed_home.home, home, symlinks=True)
+    paths = Paths.resolve(home, refreshed_home.landing)
+    before = _tree_digest(paths.serving)
+    broken = tmp_path / "broken"
+    shutil.copytree(refreshed_home.landing, broken)
+    (broken / "crm" / "accounts.csv").write_text("account_id,name\nA1,x\n")
+    saved = dict(os.environ)
+    try:
+        outcome = run_refresh(Paths.resolve(home, broken))
+        assert not outcome.success
+        assert outcome.failed_step == "raw__crm_accounts"
+        assert "lacks required column(s) account_name, created_at" in outcome.error
+        assert _tree_digest(paths.serving) == before
+        assert run_refresh(paths).success
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    refreshes = read(paths, "SELECT count(*) FROM refreshes")[0][0]
+    history = read(paths, "SELECT count(DISTINCT refresh_id) FROM target_accounts_history")[0][0]
+    assert refreshes == 2 and history == 2
+    moved = read(paths, "SELECT count(*) FROM target_accounts WHERE previous_rank IS NOT NULL")[0][0]
+    assert moved > 0
+
+
+def test_definitions_have_job_schedule_and_checks() -> None:
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_job_def("icp_refresh")
+    assert job is not None
+    assert defs.resolve_schedule_def("nightly_refresh").cron_schedule == "0 2 * * *"
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"raw/crm_accounts", "marts/account_features", "scoring/target_accounts", "serving/publication"} <= keys
+    assert any(k.name == "account_features_schema" for k in graph.asset_check_keys)
+
+
+def test_dagster_validates_the_workspace() -> None:
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+                          cwd=Path(__file__).parents[1], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["demo", "--help"], ["refresh", "--help"], ["status", "--help"]])
+def test_cli_entry_point(args: list[str]) -> None:
+    icp = Path(sys.executable).with_name("icp")
+    done = subprocess.run([str(icp), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,191 @@
+"""Ingest: every landing-contract rule, on hand-made files with known problems and exact expected counts."""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.ingest import Ingestor, LandingError, ingest_all
+
+ACCOUNTS = (
+    "\ufeff Account_ID ,ACCOUNT_NAME,created_at,employee_count,region,Extra Column\r\n"
+    "A1,\"Acme, \"\"Inc\"\"\",2026-01-01,10,NA,x\r\n"         # quoted comma and quotes; BOM; CRLF
+    "A2,Beta,not-a-date,5,EMEA,x\r\n"                          # required timestamp unparseable -> rejected
+    "A3,\"Gamma\nLine\",2026-01-01T10:00:00+02:00,-4,APAC,x\r\n"  # line break in quotes; range -> nulled
+    "A1,Dup,2026-01-02,1,,x\r\n"                               # duplicate key in file -> rejected
+    "A4,Delta,2026-02-01 08:30:00Z,abc,,x\r\n"                 # integer unparseable -> nulled
+    ",NoId,2026-02-01,1,,x\r\n"                                # required key missing -> rejected
+)
+for i in range(5, 85):
+    ACCOUNTS += f"A{i},Co {i},2026-03-01,{i},,x\r\n"
+
+OPPS_A = (
+    "opportunity_id,account_id,created_at,stage,amount,currency,opportunity_type,is_won\n"
+    "O1,A1,2026-01-01,Won,100,EUR,new_business,yes\n"       # replaced by O1 in b.csv
+    "O2,A99,2026-01-01,Lost,100,,renewal,N\n"               # unknown account -> rejected
+    "O3,A1,2026-01-01,Won,100,XYZ,Expansion,1\n"            # no fx rate -> rejected
+    "O4,A1,2026-01-01,open,5,usd,foo,maybe\n"               # allowed -> nulled; boolean -> nulled
+    "O5,A2,2026-01-01,open,5,,,\n"                          # account A2 was rejected -> rejected
+)
+for i in range(6, 100):
+    OPPS_A += f"O{i},A{5 + i % 80},2026-01-01,Closed Won,{i},gbp,new_business,T\n"
+OPPS_B = "opportunity_id,account_id,created_at,stage\nO1,A3,2026-03-01,Won\n"
+
+
+def _landing(root: Path) -> Path:
+    (root / "crm" / "opportunities").mkdir(parents=True)
+    (root / "reference").mkdir()
+    (root / "crm" / "accounts.csv").write_bytes(ACCOUNTS.encode("utf-8"))
+    (root / "crm" / "opportunities" / "a.csv").write_text(OPPS_A)
+    (root / "crm" / "opportunities" / "b.csv.gz").write_bytes(gzip.compress(OPPS_B.encode()))
+    (root / "reference" / "fx_rates.csv").write_text("currency,rate_to_usd\neur,1.1\nGBP,1.25\n")
+    return root
+
+
+@pytest.fixture()
+def ingested(tmp_path: Path):
+    landing = _landing(tmp_path / "landing")
+    con = duckdb.connect()
+    reports = ingest_all(con, landing, "r1")
+    yield con, reports
+    con.close()
+
+
+def _quarantine(con, entity: str) -> list[tuple]:
+    return con.execute("""SELECT source_file, row_number, primary_key, column_name, severity, reason
+                          FROM raw.quarantine WHERE entity = ? ORDER BY source_file, row_number, column_name""",
+                       [entity]).fetchall()
+
+
+def test_accounts_rules_exact(ingested) -> None:
+    con, reports = ingested
+    r = reports["crm/accounts"]
+    assert (r.rows_read, r.rows_kept, r.rows_rejected, r.values_nulled) == (86, 83, 3, 2)
+    assert _quarantine(con, "crm/accounts") == [
+        ("crm/accounts.csv", 2, "A2", "created_at", "rejected", "created_at 'not-a-date' is not a timestamp"),
+        ("crm/accounts.csv", 3, "A3", "employee_count", "nulled", "employee_count -4 is below 0"),
+        ("crm/accounts.csv", 4, "A1", "account_id", "rejected", "account_id 'A1' repeats row 1 of this file"),
+        ("crm/accounts.csv", 5, "A4", "employee_count", "nulled", "employee_count 'abc' is not an integer"),
+        ("crm/accounts.csv", 6, None, "account_id", "rejected", "account_id is missing"),
+    ]
+    rows = dict(con.execute("SELECT account_id, account_name FROM raw.crm_accounts").fetchall())
+    assert rows["A1"] == 'Acme, "Inc"' and rows["A3"] == "Gamma\nLine"
+    ts = con.execute("SELECT created_at FROM raw.crm_accounts WHERE account_id IN ('A3', 'A4') ORDER BY 1").fetchall()
+    assert [str(t[0]) for t in ts] == ["2026-01-01 08:00:00", "2026-02-01 08:30:00"]  # stored as UTC
+
+
+def test_raw_record_is_the_row_as_read(ingested) -> None:
+    con, _ = ingested
+    raw = con.execute("SELECT raw_record FROM raw.quarantine WHERE primary_key = 'A2'").fetchone()[0]
+    assert json.loads(raw)["created_at"] == "not-a-date"
+
+
+def test_opportunity_rules_exact(ingested) -> None:
+    con, reports = ingested
+    r = reports["crm/opportunities"]
+    assert (r.rows_read, r.rows_rejected, r.rows_superseded) == (100, 3, 1)
+    assert r.rows_kept == 96
+    q = _quarantine(con, "crm/opportunities")
+    assert ("crm/opportunities/a.csv", 1, "O1", "opportunity_id", "rejected",
+            "opportunity_id 'O1' is replaced by crm/opportunities/b.csv.gz (a later export)") in q
+    assert ("crm/opportunities/a.csv", 2, "O2", "account_id", "rejected", "account_id 'A99' is not in crm/accounts") in q
+    assert ("crm/opportunities/a.csv", 3, "O3", "currency", "rejected", "currency 'XYZ' has no rate in reference/fx_rates") in q
+    assert ("crm/opportunities/a.csv", 5, "O5", "account_id", "rejected", "account_id 'A2' is not in crm/accounts") in q
+    assert ("crm/opportunities/a.csv", 4, "O4", "opportunity_type", "nulled",
+            "opportunity_type 'foo' is not one of new_business, expansion, renewal") in q
+    assert ("crm/opportunities/a.csv", 4, "O4", "is_won", "nulled", "is_won 'maybe' is not a boolean") in q
+    assert len(q) == 6
+    won = dict(con.execute("SELECT opportunity_id, is_won FROM raw.crm_opportunities").fetchall())
+    assert won["O6"] is True and won["O4"] is None
+    o1 = con.execute("SELECT account_id, _source_file FROM raw.crm_opportunities WHERE opportunity_id = 'O1'").fetchone()
+    assert o1 == ("A3", "crm/opportunities/b.csv.gz")
+    gbp = con.execute("SELECT amount, currency, amount_usd FROM raw.crm_opportunities WHERE opportunity_id = 'O8'").fetchone()
+    assert gbp == (8.0, "GBP", 10.0)
+
+
+def test_optional_entities_absent_make_empty_tables(ingested) -> None:
+    con, reports = ingested
+    assert reports["billing/invoices"].rows_read == 0
+    assert con.execute("SELECT count(*) FROM raw.billing_invoices").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("true", True), ("T", True), ("yes", True), ("Y", True), ("1", True),
+    ("false", False), ("f", False), ("NO", False), ("n", False), ("0", False),
+])
+def test_boolean_spellings(tmp_path: Path, value: str, expected: bool) -> None:
+    landing = tmp_path / "l"
+    (landing / "crm").mkdir(parents=True)
+    (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\nA1,a,2026-01-01\n")
+    (landing / "crm" / "opportunities.csv").write_text(
+        f"opportunity_id,account_id,created_at,stage,is_closed\nO1,A1,2026-01-01,x,{value}\n")
+    con = duckdb.connect()
+    ingest_all(con, landing, "r")
+    assert con.execute("SELECT is_closed FROM raw.crm_opportunities").fetchone()[0] is expected
+
+
+def _minimal(landing: Path, fmt: str) -> None:
+    (landing / "crm" / "opportunities").mkdir(parents=True)
+    rows = [{"Account_Id": f"A{i}", "account_name": f"n{i}", "created_at": "2026-01-01T00:00:00Z"} for i in range(3)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('A0','n0','2026-01-01T00:00:00Z'), "
+                "('A1','n1','2026-01-01T00:00:00Z'), ('A2','n2','2026-01-01T00:00:00Z')) v(Account_Id, account_name, created_at)")
+    if fmt == "parquet":
+        con.execute(f"COPY t TO '{landing}/crm/accounts.parquet' (FORMAT parquet)")
+    elif fmt == "jsonl":
+        (landing / "crm" / "accounts.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    else:
+        con.execute(f"COPY t TO '{landing}/crm/accounts.csv.gz' (HEADER)")
+    (landing / "crm" / "opportunities" / "part-1.ndjson").write_text(
+        json.dumps({"opportunity_id": "O1", "account_id": "A1", "created_at": "2026-02-01", "stage": "won"}) + "\n")
+    (landing / "crm" / "opportunities" / "part-2.parquet").write_bytes(b"")  # unreadable part: see below
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv.gz"])
+def test_formats_and_folders(tmp_path: Path, fmt: str) -> None:
+    landing = tmp_path / "l"
+    _minimal(landing, fmt)
+    (landing / "crm" / "opportunities" / "part-2.parquet").unlink()
+    con = duckdb.connect()
+    reports = ingest_all(con, landing, "r")
+    assert reports["crm/accounts"].rows_kept == 3
+    assert reports["crm/opportunities"].files == ["crm/opportunities/part-1.ndjson"]
+    assert con.execute("SELECT count(*) FROM raw.crm_opportunities").fetchone()[0] == 1
+
+
+def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
+    landing = tmp_path / "l"
+    _minimal(landing, "jsonl")
+    with pytest.raises(LandingError, match=r"crm/opportunities: file crm/opportunities/part-2.parquet cannot be read"):
+        ingest_all(duckdb.connect(), landing, "r")
+
+
+def test_missing_required_entity(tmp_path: Path) -> None:
+    landing = tmp_path / "l"
+    (landing / "crm").mkdir(parents=True)
+    (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\nA1,a,2026-01-01\n")
+    with pytest.raises(LandingError, match=r"crm/opportunities: required entity has no file.*opportunity_id"):
+        ingest_all(duckdb.connect(), landing, "r")
+
+
+def test_missing_required_column_lists_what_is_expected(tmp_path: Path) -> None:
+    landing = tmp_path / "l"
+    (landing / "crm").mkdir(parents=True)
+    (landing / "crm" / "accounts.csv").write_text("account_id,name\nA1,a\n")
+    with pytest.raises(LandingError) as err:
+        Ingestor(duckdb.connect(), landing, "r").ingest("crm/accounts")
+    message = str(err.value)
+    assert "crm/accounts.csv lacks required column(s) account_name, created_at" in message
+    assert "it has account_id, name" in message and "the contract expects account_id, account_name" in message
+
+
+def test_too_many_rejected_rows_fail_with_reasons(tmp_path: Path) -> None:
+    landing = tmp_path / "l"
+    (landing / "crm").mkdir(parents=True)
+    rows = "".join(f"A{i},a,{'bad' if i < 2 else '2026-01-01'}\n" for i in range(20))
+    (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\n" + rows)
+    with pytest.raises(LandingError, match=r"crm/accounts: 2 of 20 rows rejected \(10.0%.*created_at type"):
+        Ingestor(duckdb.connect(), landing, "r").ingest("crm/accounts")
