@@ -15,7 +15,7 @@ from pipelines.paths import Paths
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="ICP engine: learn your Ideal Customer Profile and rank target accounts, every night.")
 console = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)  # logs and pipes get the table unwrapped
 
 HomeOpt = typer.Option(None, "--home", help="ICP home (default: $ICP_HOME or ./.icp)")
 LandingOpt = typer.Option(None, "--landing", help="landing folder (default: $ICP_LANDING_DIR or <home>/landing)")

@@ -142,7 +142,7 @@ def _segments(features: pd.DataFrame, y: pd.Series, labels: pd.DataFrame, enc: E
     is_icp = (seg["lift"] >= 1.5) & (seg["n_ideal"] >= 3)
     rest_win = seg.loc[~is_icp, "won"].sum() / max(seg.loc[~is_icp, "closed"].sum(), 1)
     rarely_buys = (seg["win_rate"].fillna(1) <= 0.5 * rest_win) & (seg["closed"] >= 10)
-    often_bad = (seg["bad_fit_rate"].fillna(0) >= 1.5 * overall_bad) & (seg["n_customers"] >= 5)
+    often_bad = (seg["bad_fit_rate"].fillna(0) >= max(0.4, 2 * overall_bad)) & (seg["n_customers"] >= 5)
     seg["kind"] = np.select(
         [is_icp, poor_value & (rarely_buys | often_bad)],
         ["icp", "anti_icp"], default="neutral")

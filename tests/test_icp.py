@@ -1,0 +1,130 @@
+"""ICP model units on small hand-made frames: labels, scorecard arithmetic, segments, tiers, backtest metrics."""
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.config import Config, DeclaredICP
+from pipelines.icp import backtest as bt
+from pipelines.icp.attributes import Encoding, levels_query
+from pipelines.icp.labels import label_customers
+from pipelines.icp.scorecard import contributions, fit_declared, fit_learned, score_accounts
+from pipelines.icp.segments import assign, fit_segments
+
+
+def _customers(n: int = 10) -> pd.DataFrame:
+    rng = np.arange(n)
+    return pd.DataFrame({
+        "invoices": 4, "subscriptions": 1, "lifetime_paid_revenue": rng * 1000.0, "won_amount": 0.0,
+        "current_arr": rng * 500.0, "expansion_won_amount": 0.0, "tenure_months": 12.0, "is_churned": False,
+        "expansion_revenue": 0.0, "paid_share": 1.0, "uncollectible_invoices": 0, "current_mrr": rng * 40.0 + 10,
+        "mrr_12m_ago": rng * 40.0 + 10, "tickets_per_month": 0.1, "tickets": 1, "months_to_churn": np.nan,
+    })
+
+
+def test_value_index_orders_by_revenue_and_top_share_is_ideal() -> None:
+    labels = label_customers(_customers(10), Config())
+    assert labels["value_index"].between(0, 100).all()
+    assert labels["value_index"].is_monotonic_increasing
+    assert labels["is_ideal"].tolist() == [False] * 7 + [True] * 3  # top 30%
+
+
+def test_bad_fit_rules() -> None:
+    c = _customers(6)
+    c.loc[0, ["is_churned", "months_to_churn"]] = [True, 2.0]          # early churn
+    c.loc[1, "tickets_per_month"] = 50.0                                # heavy support for its revenue
+    c.loc[2, "paid_share"] = 0.5                                        # payment trouble
+    c.loc[3, "uncollectible_invoices"] = 1                              # payment trouble
+    c.loc[5, "tenure_months"] = 1.0                                     # too young to be ideal
+    labels = label_customers(c, Config())
+    assert labels["bad_fit_reason"].tolist()[:4] == ["early churn", "heavy support for its revenue",
+                                                      "payment trouble", "payment trouble"]
+    assert not labels.loc[[4, 5], "is_bad_fit"].any()
+    assert not labels.loc[labels["is_bad_fit"], "is_ideal"].any()
+    assert not labels.loc[5, "is_ideal"]
+
+
+def _features_db(n: int = 400, seed: int = 0) -> duckdb.DuckDBPyConnection:
+    """A small account_features table where Logistics with 200+ employees is what makes an ideal customer."""
+    rng = np.random.default_rng(seed)
+    industry = rng.choice(["Logistics", "Retail", "Software"], n)
+    employees = rng.integers(5, 3000, n)
+    techs = np.where(rng.random(n) < 0.5, "Snowflake;AWS", "AWS")
+    ideal = (industry == "Logistics") & (employees >= 200)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    frame = pd.DataFrame({"account_id": [f"A{i:04d}" for i in range(n)], "industry": industry,
+                          "employee_count": employees, "annual_revenue": rng.integers(1, 500, n) * 1e6,
+                          "region": "NA", "lead_source": "inbound", "technologies": techs, "ideal": ideal})
+    con.register("f", frame)
+    con.execute("CREATE TABLE marts.account_features AS SELECT * FROM f")
+    return con
+
+
+ENC = Encoding(industries=("Logistics", "Retail", "Software"), regions=("NA",), lead_sources=("inbound",),
+               technologies=("Snowflake", "AWS"), employee_edges=(200.0,), revenue_edges=())
+
+
+def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label() -> None:
+    con = _features_db()
+    levels = con.execute(levels_query(ENC) + " ORDER BY account_id").df()
+    y = con.execute("SELECT ideal FROM marts.account_features ORDER BY account_id").df()["ideal"].to_numpy(int)
+    card = fit_learned(levels, y, ENC, regularisation=1.0, seed=0)
+    scale = score_accounts(con, card, "true", "fit")
+    scored = con.execute("SELECT f.account_id, fit_score, reasons, ideal FROM fit JOIN marts.account_features f "
+                         "USING (account_id) ORDER BY account_id").df()
+    assert scored["fit_score"].between(0, 100).all()
+    assert scored["fit_score"].min() == pytest.approx(0) and scored["fit_score"].max() == pytest.approx(100)
+    for account_id, score in scored[["account_id", "fit_score"]].head(25).itertuples(index=False):
+        parts = contributions(con, account_id, scale)
+        assert scale.baseline + parts["points"].sum() == pytest.approx(score, abs=0.01)
+    assert scored.loc[scored["ideal"], "fit_score"].min() > scored.loc[~scored["ideal"], "fit_score"].max()
+    top = scored.sort_values("fit_score").iloc[-1]["reasons"]
+    assert top.startswith("industry = Logistics (+") or top.startswith("200+ employees (+")
+    assert card.version == fit_learned(levels, y, ENC, 1.0, 0).version  # deterministic
+
+
+def test_declared_icp_scores_rule_matches() -> None:
+    con = _features_db(50)
+    declared = DeclaredICP(industries=["Logistics"], employee_count=(200, None), technologies=["Snowflake"])
+    score_accounts(con, fit_declared(declared, ENC), "true", "fit", declared)
+    df = con.execute("""SELECT industry = 'Logistics' AS a, employee_count >= 200 AS b,
+                               technologies LIKE '%Snowflake%' AS c, fit_score, reasons
+                        FROM fit JOIN marts.account_features USING (account_id)""").df()
+    matches = df[["a", "b", "c"]].sum(axis=1)
+    lo, hi = matches.min(), matches.max()  # the scale spans the accounts scored together
+    assert np.allclose(df["fit_score"], (matches - lo) / (hi - lo) * 100, atol=0.01)
+    assert df.loc[df["a"], "reasons"].str.contains(r"industry = Logistics \(\+").all()
+
+
+def test_segments_cover_every_account_once_and_read_as_rules() -> None:
+    con = _features_db(600, seed=1)
+    frame = con.execute("SELECT * FROM marts.account_features").df()
+    y = frame["ideal"].to_numpy(int)
+    model = fit_segments(frame, y, ["Snowflake"], frame, max_depth=2, min_share=0.03, seed=0)
+    leaves = assign(model, frame)
+    assert set(leaves) == set(model.labels)
+    best = max(model.labels, key=lambda leaf: y[leaves == leaf].mean())
+    assert y[leaves == best].mean() == 1.0
+    assert model.labels[best].startswith("industry in (Logistics) and employee_count >= ")
+
+
+def test_tiers_from_customer_thresholds() -> None:
+    customers = pd.Series(np.arange(100, dtype=float))
+    thresholds = bt.tier_thresholds(customers, [0.25, 0.25, 0.25])
+    tiers = bt.tier_of(customers, thresholds)
+    assert [int((tiers == t).sum()) for t in bt.TIERS] == [25, 25, 25, 25]
+    assert list(bt.tier_of([100.0, -1.0], thresholds)) == ["A", "D"]
+
+
+def test_backtest_metrics() -> None:
+    scores = pd.Series([90, 80, 70, 60, 50, 40, 30, 20, 10, 5], dtype=float)
+    y = pd.Series([1, 1, 1, 0, 1, 0, 0, 0, 0, 0])
+    tiers = bt.tier_of(scores, [75, 45, 25])
+    res = bt.evaluate(scores, y, tiers)
+    assert res.auc == pytest.approx(23 / 24)
+    assert res.top_tier_rate == 1.0 and res.bottom_tier_rate == 0.0
+    assert res.lift_top_vs_bottom == pytest.approx(1.0 / (0.5 / 3))
+    assert res.recall_top_30pct == pytest.approx(0.75)
