@@ -1,9 +1,13 @@
-"""Asset checks beyond dbt's tests: the pandera contract of account_features (blocking)."""
+"""Asset checks beyond dbt's tests: pandera on account_features, Great Expectations on what gets published.
 
-from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+Both are blocking: a failure stops the run before anything is published.
+"""
 
-from dagster_project.scoring_assets import FEATURES_KEY
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+
+from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
 from pipelines.paths import Paths
+from pipelines.quality import check_scoring_tables
 from pipelines.warehouse import warehouse
 from schemas.account_features import validate_account_features
 
@@ -21,4 +25,22 @@ def account_features_schema() -> AssetCheckResult:
         description=("account_features breaks its pandera schema: " + "; ".join(failures)) if failures else None,
         metadata={"rows": len(frame), "failures": len(failures),
                   "failing_columns": ", ".join(sorted({f.split(':')[0] for f in failures})) or "none"},
+    )
+
+
+@asset_check(asset=scoring_key("target_accounts"), blocking=True,
+             additional_deps=[scoring_key(t) for t in SCORING_TABLES if t != "target_accounts"],
+             description="Great Expectations suites (schemas/expectations.py) on the tables about to be published: "
+                         "ranks unique and dense, scores within 0..100, no active customer on the target list, "
+                         "every segment_id known. Data Docs: <home>/reports/data_docs/index.html.")
+def published_tables_expectations() -> AssetCheckResult:
+    paths = Paths.resolve()
+    with warehouse(paths, read_only=True) as con:
+        report = check_scoring_tables(con, paths.reports / "data_docs")
+    return AssetCheckResult(
+        passed=report.success,
+        severity=AssetCheckSeverity.ERROR,
+        description=None if report.success else "Great Expectations failed: " + "; ".join(report.failures),
+        metadata={"expectations": report.evaluated, "failed": len(report.failures),
+                  "data_docs": MetadataValue.path(str(report.docs_index or paths.reports / "data_docs"))},
     )

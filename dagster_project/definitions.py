@@ -3,7 +3,7 @@
 from dagster import AssetSelection, DefaultScheduleStatus, Definitions, ScheduleDefinition, define_asset_job, in_process_executor
 from dagster_dbt import DbtCliResource
 
-from dagster_project.checks import account_features_schema
+from dagster_project.checks import account_features_schema, published_tables_expectations
 from dagster_project.dbt_assets import DBT_PROJECT, dbt_executable, icp_dbt_models
 from dagster_project.ingest_assets import INGEST_ASSETS
 from dagster_project.publish_asset import serving_publication
@@ -32,7 +32,7 @@ nightly_refresh = ScheduleDefinition(
 
 defs = Definitions(
     assets=[*INGEST_ASSETS, icp_dbt_models, icp_model, serving_publication],
-    asset_checks=[account_features_schema],
+    asset_checks=[account_features_schema, published_tables_expectations],
     jobs=[icp_refresh],
     schedules=[nightly_refresh],
     resources={"dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())},

@@ -57,7 +57,10 @@ def _failure(result) -> tuple[str | None, str | None]:
             data = event.step_failure_data
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return event.step_key, data.user_failure_data.description
-            return event.step_key, (data.error.message.strip() if data.error else None)
+            err = data.error
+            while err is not None and err.cause is not None and "StepExecutionError" in (err.cls_name or ""):
+                err = err.cause  # Dagster's wrapper: show what the step itself raised
+            return event.step_key, (f"{err.cls_name}: {err.message.strip()}" if err else None)
     return None, None
 
 

@@ -95,47 +95,55 @@ class ScoreScale:
         return 50.0 if self.factor == 0 else -self.low * self.factor
 
 
+def _points_sql(card: Scorecard, group: str) -> str:
+    """CASE expression mapping a group's level label (column `group`) to its raw points."""
+    rows = card.points[card.points["grp"] == group]
+    default = card.defaults.get(group, 0.0)
+    if rows.empty:
+        return repr(float(default))
+    whens = " ".join(f"WHEN {q(level)} THEN {raw!r}" for level, raw in zip(rows["level"], rows["raw"].astype(float)))
+    return f"CASE {ident(group)} {whens} ELSE {float(default)!r} END"
+
+
 def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, table: str,
                    declared: DeclaredICP | None = None, top_reasons: int = 4) -> ScoreScale:
     """Score the accounts matching `where` into `table` (account_id, fit_raw, fit_score, fit_probability, reasons).
 
-    Runs in DuckDB: accounts' levels are unpivoted, joined to the points, summed, scaled and explained.
+    Columnar in DuckDB: one level and one points column per attribute group, summed, scaled and explained
+    (the reasons are the largest contributions by absolute size).
     """
     groups = list(card.encoding.groups)
-    con.register("__points", card.points)
-    con.register("__defaults", pd.DataFrame({"grp": list(card.defaults), "raw": list(card.defaults.values())},
-                                            columns=["grp", "raw"]).astype({"grp": str, "raw": float}))
+    levels = levels_query(card.encoding, where)
     size_rule = _declared_size_sql(declared) if card.kind == "declared" and declared else None
+    if size_rule:
+        levels = levels.replace(" FROM ", f", {size_rule[1]} AS declared_size, "
+                                f"CASE WHEN {size_rule[0]} THEN 1.0 ELSE 0.0 END AS declared_size_points FROM ", 1)
+        groups.append("declared_size")
+    parts = []
+    for g in groups:
+        pts = "declared_size_points" if g == "declared_size" else _points_sql(card, g)
+        parts.append(f"{{'size': abs({pts}), 'raw': {pts}, 'level': {ident(g)}, 'grp': {q(g)}}}")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE __contrib AS
-        WITH levels AS ({levels_query(card.encoding, where)}),
-        long AS (UNPIVOT levels ON {', '.join(ident(g) for g in groups)} INTO NAME grp VALUE level)
-        SELECT long.account_id, long.grp, long.level, coalesce(p.raw, d.raw, 0.0) AS raw
-        FROM long LEFT JOIN __points p USING (grp, level) LEFT JOIN __defaults d USING (grp)
-        {f"UNION ALL SELECT account_id, 'employees', {size_rule[1]}, CASE WHEN {size_rule[0]} THEN 1.0 ELSE 0.0 END FROM marts.account_features WHERE {where}" if size_rule else ""}
+        CREATE OR REPLACE TEMP TABLE __parts AS
+        SELECT account_id, list_reverse_sort([{', '.join(parts)}]) AS parts
+        FROM ({levels})
     """)
-    low, high = con.execute("""SELECT min(s), max(s) FROM (SELECT sum(raw) AS s FROM __contrib GROUP BY account_id)""").fetchone()
+    low, high = con.execute("SELECT min(s), max(s) FROM (SELECT list_sum(list_transform(parts, x -> x.raw)) AS s "
+                            "FROM __parts)").fetchone()
     scale = ScoreScale(float(low or 0.0), float(high or 0.0))
+    k = scale.factor
+    reason = (f"x.level || ' (' || printf('%+d', CAST(round(x.raw * {k!r}) AS INTEGER)) || ')'")
     con.execute(f"""
         CREATE OR REPLACE TABLE {table} AS
-        WITH pts AS (
-            SELECT account_id, grp, level, raw, raw * {scale.factor!r} AS points,
-                   row_number() OVER (PARTITION BY account_id ORDER BY abs(raw) DESC, grp) AS k
-            FROM __contrib
-        )
-        SELECT account_id,
-               sum(raw) AS fit_raw,
-               round({scale.baseline!r} + sum(points), 2) AS fit_score,
-               1 / (1 + exp(-({card.intercept!r} + sum(raw)))) AS fit_probability,
+        SELECT account_id, raw_sum AS fit_raw,
+               round({scale.baseline!r} + raw_sum * {k!r}, 2) AS fit_score,
+               1 / (1 + exp(-({card.intercept!r} + raw_sum))) AS fit_probability,
                {scale.baseline!r} AS fit_baseline,
-               string_agg(CASE WHEN k <= {top_reasons} AND round(points) <> 0
-                          THEN level || ' (' || printf('%+d', CAST(round(points) AS INTEGER)) || ')' END,
-                          '; ' ORDER BY k) AS reasons
-        FROM pts GROUP BY account_id
+               coalesce(nullif(array_to_string(list_transform(
+                   list_filter(parts[1:{top_reasons}], x -> round(x.raw * {k!r}) <> 0), x -> {reason}), '; '), ''),
+                   'no distinguishing attributes') AS reasons
+        FROM (SELECT account_id, parts, list_sum(list_transform(parts, x -> x.raw)) AS raw_sum FROM __parts)
     """)
-    con.execute(f"UPDATE {table} SET reasons = coalesce(reasons, 'no distinguishing attributes')")
-    con.unregister("__points")
-    con.unregister("__defaults")
     return scale
 
 
@@ -151,7 +159,6 @@ def _declared_size_sql(declared: DeclaredICP) -> tuple[str, str] | None:
 
 def contributions(con: duckdb.DuckDBPyConnection, account_id: str, scale: ScoreScale) -> pd.DataFrame:
     """Every attribute's contribution to one account's fit_score (from the last `score_accounts` call)."""
-    df = con.execute("SELECT grp, level, raw FROM __contrib WHERE account_id = ? ORDER BY abs(raw) DESC, grp",
-                     [account_id]).df()
+    df = con.execute("SELECT unnest(parts, recursive := true) FROM __parts WHERE account_id = ?", [account_id]).df()
     df["points"] = df["raw"] * scale.factor
     return df

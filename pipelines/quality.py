@@ -1,0 +1,70 @@
+"""Run the Great Expectations suites on the tables about to be published and write their Data Docs."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+@dataclass
+class QualityReport:
+    success: bool
+    failures: list[str] = field(default_factory=list)
+    docs_index: Path | None = None
+    evaluated: int = 0
+
+
+FRAMES = {
+    "target_accounts": """SELECT t.*, s.lifecycle, g.kind AS segment_kind FROM scoring.target_accounts t
+                          JOIN scoring.account_scores s USING (account_id)
+                          LEFT JOIN scoring.icp_segments g ON g.segment_id = t.segment_id""",
+    "account_scores": "SELECT * FROM scoring.account_scores",
+    "icp_segments": "SELECT * FROM scoring.icp_segments",
+}
+
+
+def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> QualityReport:
+    """Validate the scoring tables (pandas batches) and write Data Docs HTML under `docs_dir`."""
+    import great_expectations as gx
+
+    from schemas.expectations import expectation_suite, suites
+
+    n_targets = con.execute("SELECT count(*) FROM scoring.target_accounts").fetchone()[0]
+    segment_ids = [r[0] for r in con.execute("SELECT segment_id FROM scoring.icp_segments").fetchall()]
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    context.add_data_docs_site(site_name="icp", site_config={
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    source = context.data_sources.add_pandas("icp")
+    report = QualityReport(success=True)
+    definitions = []
+    for table, expectations in suites(n_targets, segment_ids).items():
+        batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("refresh")
+        suite = context.suites.add(expectation_suite(table, expectations))
+        definitions.append((table, context.validation_definitions.add(
+            gx.ValidationDefinition(name=table, data=batch, suite=suite))))
+    for table, definition in definitions:
+        frame = con.execute(FRAMES[table]).df()
+        result = definition.run(batch_parameters={"dataframe": frame})
+        report.evaluated += len(result.results)
+        for r in result.results:
+            if not r.success:
+                cfg = r.expectation_config
+                report.failures.append(f"{table}.{cfg.kwargs.get('column', '')}: {cfg.type} "
+                                       f"({r.result.get('unexpected_count', '?')} unexpected, "
+                                       f"e.g. {r.result.get('partial_unexpected_list', [])[:3]})")
+        report.success &= bool(result.success)
+    context.build_data_docs(site_names=["icp"])
+    index = docs_dir / "index.html"
+    report.docs_index = index if index.exists() else None
+    return report
