@@ -17,7 +17,7 @@ from pipelines.config import Config
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import Encoding, learn_encoding, levels_query, supervised_edges
 from pipelines.icp.labels import label_customers
-from pipelines.icp.scorecard import Scorecard, fit_declared, fit_learned, score_accounts
+from pipelines.icp.scorecard import Scorecard, combine, fit_declared, fit_learned, score_accounts
 from pipelines.icp.segments import assign, fit_segments
 
 log = logging.getLogger(__name__)
@@ -44,19 +44,37 @@ class IcpResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _training_labels(features: pd.DataFrame, labels: pd.DataFrame, cfg: Config) -> pd.Series:
-    """1 = ideal customer, 0 = customer that is not ideal or account that lost every deal; NaN = unknown.
+@dataclass
+class TrainingLabels:
+    """What the models learn from (each a Series over features' index; NaN = not in that training set).
 
-    Accounts that never bought are part of the picture: training on customers alone would ignore who never
-    converts. Young customers (below min_tenure_months) are left out unless already a bad fit.
+    ideal: customers with enough tenure (or already a bad fit), 1 = ideal. win: accounts with a new-business
+    decision, 1 = became a customer. segment: ideal customers against everyone with an outcome (customers that
+    are not ideal, accounts that lost every deal) - who becomes an ideal customer, for the segment tree.
     """
-    y = pd.Series(np.nan, index=features.index)
+
+    ideal: pd.Series
+    win: pd.Series
+    segment: pd.Series
+
+
+def _training_labels(features: pd.DataFrame, labels: pd.DataFrame, cfg: Config) -> TrainingLabels:
+    ideal = pd.Series(np.nan, index=features.index)
     seasoned = features["tenure_months"].fillna(0) >= cfg.labels.min_tenure_months
     known = labels.index[seasoned.loc[labels.index] | labels["is_bad_fit"]]
-    y.loc[known] = labels.loc[known, "is_ideal"].astype(float)
-    lost_only = (features["won_deals"] == 0) & (features["lost_deals"] > 0) & (features["lifecycle"] == "prospect")
-    y[lost_only] = 0.0
-    return y
+    ideal.loc[known] = labels.loc[known, "is_ideal"].astype(float)
+    is_customer = features["lifecycle"].isin(["customer", "churned"])
+    lost_only = (features["won_deals"] == 0) & (features["lost_deals"] > 0) & ~is_customer
+    win = pd.Series(np.nan, index=features.index)
+    win[is_customer | (features["won_deals"] > 0)] = 1.0
+    win[lost_only] = 0.0
+    # 2 = ideal customer, 1 = other good customer, 0 = lost every deal or a bad fit.
+    segment = pd.Series(np.nan, index=features.index)
+    segment[is_customer] = 1.0
+    segment.loc[known] = np.where(labels.loc[known, "is_ideal"], 2.0, 1.0)
+    segment.loc[labels.index[labels["is_bad_fit"]]] = 0.0
+    segment[lost_only] = 0.0
+    return TrainingLabels(ideal, win, segment)
 
 
 def _supervised(enc: Encoding, features: pd.DataFrame, y: pd.Series, cfg: Config) -> Encoding:
@@ -71,23 +89,33 @@ def _supervised(enc: Encoding, features: pd.DataFrame, y: pd.Series, cfg: Config
     return replace(enc, **edges)
 
 
-def _choose_scorecard(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: pd.Series, enc: Encoding,
+def _choose_scorecard(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: TrainingLabels, enc: Encoding,
                       cfg: Config, n_customers: int, warnings: list[str]) -> Scorecard:
-    labelled = y.notna()
-    both_classes = y[labelled].nunique() == 2
+    both_classes = y.ideal.dropna().nunique() == 2
     enough = n_customers >= cfg.model.min_customers and both_classes
     if not enough and not cfg.declared_icp.is_empty:
         warnings.append(f"only {n_customers} customers (min_customers = {cfg.model.min_customers}): "
                         "scoring with the declared ICP from icp.yaml instead of a learned model")
         return fit_declared(cfg.declared_icp, enc)
-    if not both_classes:
+    if not both_classes and y.win.dropna().nunique() < 2:
         warnings.append("no ideal and non-ideal accounts to learn from, and no declared ICP in icp.yaml: "
                         "every account gets the same fit score")
         return Scorecard("uniform", enc, pd.DataFrame(columns=["grp", "level", "raw"]), {}, 0.0)
     if not enough:
         warnings.append(f"only {n_customers} customers (min_customers = {cfg.model.min_customers}) and no "
                         "declared ICP in icp.yaml: the learned model rests on little data")
-    return _fit_learned_on(con, features, y[labelled], enc, cfg)
+    return _two_part(con, features, y.ideal, y.win, enc, cfg)
+
+
+def _two_part(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, ideal: pd.Series, win: pd.Series,
+              enc: Encoding, cfg: Config) -> Scorecard:
+    """The fit scorecard: log-odds of winning the account plus log-odds of it turning out ideal once won.
+
+    Their sum approximates the log of the chance that an account becomes an ideal customer; each part is a
+    logistic regression on the same pre-sale attributes, so the points simply add up.
+    """
+    cards = [_fit_learned_on(con, features, y.dropna(), enc, cfg) for y in (win, ideal) if y.dropna().nunique() == 2]
+    return combine(cards)
 
 
 def _fit_learned_on(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: pd.Series, enc: Encoding,
@@ -106,7 +134,7 @@ def _segments(features: pd.DataFrame, y: pd.Series, labels: pd.DataFrame, enc: E
               cfg: Config) -> tuple[pd.DataFrame, np.ndarray]:
     """The segment table (statistics and kind, indexed by tree leaf) and every account's leaf."""
     labelled = y.notna()
-    if y[labelled].nunique() == 2:
+    if y[labelled].nunique() >= 2:
         model = fit_segments(features[labelled], y[labelled].to_numpy(), list(enc.technologies), features,
                              cfg.model.max_segment_depth, cfg.model.min_segment_share, cfg.model.seed)
         leaves = assign(model, features)
@@ -161,14 +189,14 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     is_customer = features["lifecycle"].isin(["customer", "churned"])
     labels = label_customers(features[is_customer], cfg)
     y = _training_labels(features, labels, cfg)
-    enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y, cfg)
+    enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y.segment, cfg)
     card = _choose_scorecard(con, features, y, enc, cfg, int(is_customer.sum()), warnings)
     score_accounts(con, card, "true", "scoring.fit", cfg.declared_icp)
     fit = con.execute("SELECT account_id, fit_score, fit_probability, reasons FROM scoring.fit").df()
     fit = features[["account_id"]].merge(fit, on="account_id", how="left")
     fit.index = features.index
 
-    seg, leaves = _segments(features, y, labels, enc, cfg)
+    seg, leaves = _segments(features, y.segment, labels, enc, cfg)
     leaf_to_id = dict(zip(seg.index, seg["segment_id"]))
     segment_id = pd.Series([leaf_to_id[leaf] for leaf in leaves], index=features.index)
     kind_of = dict(zip(seg["segment_id"], seg["kind"]))
@@ -206,7 +234,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
 
     n_targets = _targets(con, features, cfg)
     result = _backtest(con, features, y, enc, cfg, card, as_of, warnings)
-    _write_evaluation(con, result, card, cfg, scored_at, as_of, thresholds, features, y, enc)
+    _write_evaluation(con, result, card, cfg, scored_at, as_of, thresholds, features, enc)
     for message in warnings:
         log.warning(message)
     return IcpResult(card.version, card.kind, len(features), int(is_customer.sum()), int(labels["is_ideal"].sum()),
@@ -243,12 +271,12 @@ def _targets(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, cfg: Config
     return con.execute("SELECT count(*) FROM scoring.target_accounts").fetchone()[0]
 
 
-def _backtest(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: pd.Series, enc: Encoding, cfg: Config,
+def _backtest(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: TrainingLabels, enc: Encoding, cfg: Config,
               card: Scorecard, as_of: pd.Timestamp, warnings: list[str]) -> bt.BacktestResult:
     """Refit the same kind of scorecard on what was known before the cutoff; test on later decisions."""
     cutoff = as_of - pd.DateOffset(months=cfg.model.backtest_months)
     train, test = bt.split(features, cutoff)
-    y_train = y[train].dropna()
+    y_train = y.segment[train].dropna()
     won_after = pd.to_datetime(features["first_won_date"]).ge(cutoff) & features["first_won_date"].notna()
     y_test = won_after[test].astype(int)
     result = bt.BacktestResult(cutoff=cutoff, n_train=len(y_train), n_test=int(test.sum()), n_positive=int(y_test.sum()))
@@ -256,7 +284,7 @@ def _backtest(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: pd.Seri
         warnings.append(f"backtest skipped: {len(y_train)} labelled accounts before {cutoff:%Y-%m-%d} "
                         f"and {int(test.sum())} decided after it")
         return result
-    bt_card = _fit_learned_on(con, features, y_train, enc, cfg) if card.kind == "learned" else card
+    bt_card = _two_part(con, features, y.ideal[train], y.win[train], enc, cfg) if card.kind == "learned" else card
     result = _evaluate_card(con, bt_card, features, train, test, y_test, cfg)
     result.cutoff, result.n_train = cutoff, len(y_train)
     if result.n_positive < cfg.model.min_backtest_positives:
@@ -282,7 +310,7 @@ def _evaluate_card(con: duckdb.DuckDBPyConnection, card: Scorecard, features: pd
 
 def _write_evaluation(con: duckdb.DuckDBPyConnection, result: bt.BacktestResult, card: Scorecard, cfg: Config,
                       scored_at: datetime, as_of: pd.Timestamp, thresholds: list[float], features: pd.DataFrame,
-                      y: pd.Series, enc: Encoding) -> None:
+                      enc: Encoding) -> None:
     declared = None
     if not cfg.declared_icp.is_empty and card.kind == "learned" and result.n_test:
         train, test = bt.split(features, result.cutoff)

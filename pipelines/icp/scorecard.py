@@ -40,6 +40,27 @@ class Scorecard:
         return f"{self.kind}-{hashlib.sha1(payload.encode()).hexdigest()[:10]}"
 
 
+def combine(cards: list[Scorecard]) -> Scorecard:
+    """One scorecard whose points are the sum of several fitted on the same attributes.
+
+    A level one card never saw counts as that card's unseen-level default.
+    """
+    if len(cards) == 1:
+        return cards[0]
+    enc = cards[0].encoding
+    lookups = [{(g, lvl): raw for g, lvl, raw in c.points[["grp", "level", "raw"]].itertuples(index=False)}
+               for c in cards]
+    rows, defaults = [], {}
+    for g in enc.groups:
+        levels = sorted({lvl for lookup in lookups for (grp, lvl) in lookup if grp == g})
+        for lvl in levels:
+            rows.append((g, lvl, sum(lk.get((g, lvl), c.defaults.get(g, 0.0)) for lk, c in zip(lookups, cards))))
+        defaults[g] = sum(c.defaults.get(g, 0.0) for c in cards)
+    points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
+    return Scorecard("learned", enc, points, defaults, sum(c.intercept for c in cards),
+                     n_train=max(c.n_train for c in cards))
+
+
 def fit_learned(levels: pd.DataFrame, y: np.ndarray, enc: Encoding, regularisation: float, seed: int) -> Scorecard:
     """Logistic regression on one-hot levels; each group's points are centred on the training mean."""
     groups = list(enc.groups)

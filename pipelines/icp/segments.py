@@ -104,7 +104,12 @@ def _describe(model: SegmentModel, conds: list[tuple[str, str, float]]) -> str:
             name = col.replace("_", " ")
             if unseen_allowed:
                 excluded = sorted(set(codes) - allowed)
-                parts.append(f"{name} not in ({', '.join(excluded)})" if excluded else f"any {name}")
+                if not excluded:
+                    parts.append(f"any {name}")
+                elif len(allowed) < len(excluded):  # the shorter description reads better
+                    parts.append(f"{name} in ({', '.join(sorted(allowed))}) or another {name}")
+                else:
+                    parts.append(f"{name} not in ({', '.join(excluded)})")
             else:
                 parts.append(f"{name} in ({', '.join(sorted(allowed))})")
         else:
