@@ -75,23 +75,72 @@ def test_same_inputs_same_scores(refreshed_home: Paths, demo_landing: Path, tmp_
     assert read(other, query) == read(refreshed_home, query)
 
 
-def test_failed_refresh_leaves_the_publication_untouched_and_history_grows(refreshed_home: Paths, tmp_path: Path) -> None:
+def _break_missing_column(landing: Path) -> None:
+    (landing / "crm" / "accounts.csv").write_text("account_id,name\nA1,x\n")
+
+
+def _break_missing_entity(landing: Path) -> None:
+    (landing / "crm" / "opportunities.csv").unlink()
+
+
+def _break_unreadable_file(landing: Path) -> None:
+    (landing / "support" / "tickets.csv").unlink()
+    (landing / "support" / "tickets.parquet").write_bytes(b"this is not parquet")
+
+
+def _break_too_many_rejections(landing: Path) -> None:
+    path = landing / "billing" / "invoices.csv"
+    lines = path.read_text().splitlines()
+    broken = [line.replace(",paid,", ",lost-in-mail,") for line in lines[1:]]
+    path.write_text("\n".join([lines[0], *broken]) + "\n")
+
+
+FILE_ERRORS = {
+    "missing_column": (_break_missing_column, "raw__crm_accounts",
+                       "crm/accounts: file crm/accounts.csv lacks required column(s) account_name, created_at"),
+    "missing_entity": (_break_missing_entity, "raw__crm_opportunities",
+                       "crm/opportunities: required entity has no file"),
+    "unreadable_file": (_break_unreadable_file, "raw__support_tickets",
+                        "support/tickets: file support/tickets.parquet cannot be read"),
+    "too_many_rejections": (_break_too_many_rejections, "raw__billing_invoices",
+                            "billing/invoices: "),
+}
+
+
+@pytest.mark.parametrize("breakage", list(FILE_ERRORS))
+def test_file_error_fails_the_refresh_and_leaves_the_publication_untouched(
+        refreshed_home: Paths, tmp_path: Path, breakage: str) -> None:
+    from dagster_project.refresh import run_refresh
+
+    breaker, step, message = FILE_ERRORS[breakage]
+    home = tmp_path / "home"
+    shutil.copytree(refreshed_home.home, home, symlinks=True)
+    before = _tree_digest(home / "serving")
+    broken = tmp_path / "broken"
+    shutil.copytree(refreshed_home.landing, broken)
+    breaker(broken)
+    saved = dict(os.environ)
+    try:
+        outcome = run_refresh(Paths.resolve(home, broken))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert not outcome.success
+    assert outcome.failed_step == step
+    assert message in outcome.error
+    if breakage == "too_many_rejections":
+        assert "more than the allowed 5%" in outcome.error and "status allowed" in outcome.error
+    assert _tree_digest(home / "serving") == before
+
+
+def test_history_grows_and_movement_is_tracked(refreshed_home: Paths, tmp_path: Path) -> None:
     from dagster_project.refresh import run_refresh
 
     home = tmp_path / "home"
     shutil.copytree(refreshed_home.home, home, symlinks=True)
     paths = Paths.resolve(home, refreshed_home.landing)
-    before = _tree_digest(paths.serving)
-    broken = tmp_path / "broken"
-    shutil.copytree(refreshed_home.landing, broken)
-    (broken / "crm" / "accounts.csv").write_text("account_id,name\nA1,x\n")
     saved = dict(os.environ)
     try:
-        outcome = run_refresh(Paths.resolve(home, broken))
-        assert not outcome.success
-        assert outcome.failed_step == "raw__crm_accounts"
-        assert "lacks required column(s) account_name, created_at" in outcome.error
-        assert _tree_digest(paths.serving) == before
         assert run_refresh(paths).success
     finally:
         os.environ.clear()
