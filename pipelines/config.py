@@ -67,10 +67,17 @@ class Scoring(_Strict):
     engagement_half_life_days: float = Field(30, gt=0)
     engagement_window_days: int = Field(180, gt=0)
     tier_shares: list[float] = Field(
-        [0.25, 0.25, 0.25],
-        description="shares of customers above the A, B and C thresholds; the rest are D",
+        [0.3, 0.3, 0.3],
+        description="shares of customers' fit scores in tiers A, B and C; below them (the bottom 10% of customers "
+                    "by default) is D",
     )
     winback: bool = Field(True, description="list churned accounts that fit the ICP as win-back targets")
+
+    @model_validator(mode="after")
+    def _three_tier_shares(self) -> "Scoring":
+        if len(self.tier_shares) != 3 or any(s <= 0 for s in self.tier_shares) or sum(self.tier_shares) > 1:
+            raise ValueError("tier_shares needs three positive shares (A, B, C) that add up to at most 1")
+        return self
 
 
 class DeclaredICP(_Strict):

@@ -5,7 +5,6 @@ publish copies them to serving. Every step is deterministic (fixed seeds, stable
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -19,8 +18,6 @@ from pipelines.icp.attributes import Encoding, learn_encoding, levels_query, sup
 from pipelines.icp.labels import label_customers
 from pipelines.icp.scorecard import Scorecard, combine, fit_declared, fit_learned, score_accounts
 from pipelines.icp.segments import assign, fit_segments
-
-log = logging.getLogger(__name__)
 
 FEATURE_COLUMNS = """account_id, account_name, domain, industry, employee_count, annual_revenue, country, region,
     lead_source, technologies, owner, lifecycle, customer_since, is_churned, tenure_months, months_to_churn,
@@ -235,8 +232,6 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     n_targets = _targets(con, features, cfg)
     result = _backtest(con, features, y, enc, cfg, card, as_of, warnings)
     _write_evaluation(con, result, card, cfg, scored_at, as_of, thresholds, features, enc)
-    for message in warnings:
-        log.warning(message)
     return IcpResult(card.version, card.kind, len(features), int(is_customer.sum()), int(labels["is_ideal"].sum()),
                      n_targets, len(seg), result, warnings)
 
