@@ -64,16 +64,37 @@ def entity_files(landing: Path, entity: Entity) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(landing).as_posix())
 
 
-def _reader(path: Path) -> tuple[str, str]:
-    """The DuckDB table function that reads a file, and its 1-based row-number expression."""
+def landing_fingerprint(landing: Path) -> str:
+    """A digest of every landing file's path, size and modification time: it changes when files are added,
+    removed or rewritten (what the landing sensor watches)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    if landing.is_dir():
+        for p in sorted(landing.rglob("*")):
+            if p.is_file() and p.name.lower().endswith(EXTENSIONS):
+                st = p.stat()
+                h.update(f"{p.relative_to(landing).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _reader(path: Path, columns: list[str] | None = None) -> tuple[str, str]:
+    """The DuckDB table function that reads a file as text, and its 1-based row-number expression.
+
+    CSV is read as VARCHAR with the contract's dialect pinned (no sniffed comment or skip lines: nothing is
+    dropped silently). JSON Lines are re-read with every key as VARCHAR once their keys (`columns`) are known.
+    """
     name, p = path.name.lower(), q(str(path))
     if name.endswith(".parquet"):
         return f"read_parquet({p}, file_row_number = true)", "file_row_number + 1"
     if name.endswith((".jsonl", ".ndjson")):
-        return (f"read_json({p}, format = 'newline_delimited', records = true, sample_size = -1)",
+        typed = ""
+        if columns is not None:
+            typed = ", columns = {" + ", ".join(f"{q(c)}: 'VARCHAR'" for c in columns) + "}"
+        return (f"read_json({p}, format = 'newline_delimited', records = true, sample_size = -1{typed})",
                 "row_number() OVER ()")
-    return (f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"')",
-            "row_number() OVER ()")
+    return (f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
+            f"skip = 0, comment = '')", "row_number() OVER ()")
 
 
 def _parse(col: Column, v: str) -> str:
@@ -173,6 +194,8 @@ class Ingestor:
             by_name: dict[str, str] = {}
             for h in header:
                 by_name.setdefault(h.strip().lower(), h)
+            if path.name.lower().endswith((".jsonl", ".ndjson")):
+                reader, row_number = _reader(path, header)
             missing = [c for c in entity.required_columns if c not in by_name]
             if missing:
                 raise LandingError(

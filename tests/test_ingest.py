@@ -189,3 +189,19 @@ def test_too_many_rejected_rows_fail_with_reasons(tmp_path: Path) -> None:
     (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\n" + rows)
     with pytest.raises(LandingError, match=r"crm/accounts: 2 of 20 rows rejected \(10.0%.*created_at type"):
         Ingestor(duckdb.connect(), landing, "r").ingest("crm/accounts")
+
+
+def test_no_row_is_dropped_by_dialect_guessing(tmp_path: Path) -> None:
+    """A value that looks like a comment, and JSON values that look like dates or numbers, stay as they were."""
+    landing = tmp_path / "l"
+    (landing / "crm").mkdir(parents=True)
+    (landing / "crm" / "accounts.csv").write_text(
+        "account_id,account_name,created_at\n#1,hash,2026-01-01\nA2,b,2026-01-01\n")
+    (landing / "crm" / "opportunities.jsonl").write_text(
+        json.dumps({"opportunity_id": "007", "account_id": "#1", "created_at": "2026-01-01T10:00:00+02:00",
+                    "stage": "2026-01-01"}) + "\n")
+    con = duckdb.connect()
+    reports = ingest_all(con, landing, "r")
+    assert reports["crm/accounts"].rows_kept == 2
+    row = con.execute("SELECT opportunity_id, stage, created_at FROM raw.crm_opportunities").fetchone()
+    assert row[:2] == ("007", "2026-01-01") and str(row[2]) == "2026-01-01 08:00:00"
