@@ -56,7 +56,7 @@ def _refresh(paths: Paths, wait: float) -> bool:
     def progress(step: str, status: str, seconds: float) -> None:
         mark = "[green]ok[/green]" if status == "STEP_SUCCESS" else "[red]FAILED[/red]"
         if interactive or status != "STEP_SUCCESS":
-            console.print(f"  {step:<40} {mark} {seconds:6.1f}s")
+            console.print(f"  {step:<56} {mark} {seconds:6.1f}s", highlight=False)
 
     console.print(f"refreshing {paths.home} from {paths.landing}")
     from pipelines.lock import RefreshRunning
@@ -153,6 +153,28 @@ def status(home: Optional[Path] = HomeOpt) -> None:
                   f"recall in top 30% {fmt(ev[2], '.0%')} on {ev[3]:,} accounts")
     out.print(f"target list:    {n_targets:,} accounts")
     _where(paths)
+
+
+@app.command()
+def bench(home: Optional[Path] = HomeOpt,
+          sizes: str = typer.Option("100000,1000000", "--sizes", help="account counts to measure, comma-separated")) -> None:
+    """Benchmark full refreshes against the floor of loading the landing files once (see README)."""
+    from dagster_project.bench import STAGES, run_bench
+
+    paths = Paths.resolve(home)
+    report = run_bench(paths.home, [int(s) for s in sizes.split(",")], echo=lambda m: console.print(m, highlight=False))
+    table = Table(title="icp bench")
+    for col in ("accounts", "landing MB", "floor s", "refresh s", "x floor", "peak RSS MB", *STAGES):
+        table.add_column(col, justify="right")
+    for r in report["sizes"]:
+        table.add_row(f"{r['accounts']:,}", f"{r['landing_mb']:,.0f}", f"{r['floor_seconds']:.1f}",
+                      f"{r['refresh_seconds']:.1f}", f"{r['ratio_to_floor']:.1f}", f"{r['peak_rss_mb']:,.0f}",
+                      *(f"{r['stages'][s]:.1f}" for s in STAGES))
+    out.print(table)
+    out.print(f"fixed overhead (100 accounts): {report['fixed_overhead_seconds']:.1f}s")
+    if "growth_largest_vs_smallest" in report:
+        out.print(f"largest / smallest refresh time: {report['growth_largest_vs_smallest']:.1f}x")
+    out.print(f"written to {paths.home / 'bench' / 'latest.json'}")
 
 
 @app.command()

@@ -1,6 +1,17 @@
 """One ingest asset per landing entity: DuckDB reads the files, applies the contract, quarantines problems."""
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+from datetime import timedelta
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from pipelines.ingest import AMOUNT_COLUMNS, ORDER, Ingestor, LandingError
 from pipelines.paths import Paths
@@ -28,6 +39,8 @@ def _ingest_asset(entity: Entity) -> AssetsDefinition:
         group_name="ingest",
         kinds={"duckdb"},
         owners=[OWNER],
+        # Refreshed nightly: late after a day without a refresh, failing after two.
+        freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)),
         description=(f"Landing entity {entity.name} ({'required' if entity.required else 'optional'}), read by DuckDB "
                      f"from <landing>/{entity.name}.* and checked against the landing contract; good rows land "
                      f"in raw.{entity.table}, problems in raw.quarantine."),

@@ -8,6 +8,7 @@ from dagster_project.ingest_assets import INGEST_ASSETS
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
 from pipelines.paths import Paths
 from pipelines.publish import publish
+from pipelines.report import write_report
 from pipelines.warehouse import warehouse
 
 OWNER = "team:data-engineering"
@@ -38,7 +39,10 @@ def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
     with warehouse(paths) as con:
         rows_ingested, rows_rejected = _ingested(con)
         pub = publish(con, paths, context.run_id, started, rows_ingested, rows_rejected)
+    report = write_report(pub.duckdb_path, paths.reports, context.run_id)
     return MaterializeResult(metadata={
+        "report": MetadataValue.path(str(report)),
+        "data_docs": MetadataValue.path(str(paths.reports / "data_docs" / "index.html")),
         "refresh_id": context.run_id,
         "serving_duckdb": MetadataValue.path(str(paths.serving / "icp.duckdb")),
         "serving_parquet": MetadataValue.path(str(paths.serving / "parquet")),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -10,9 +11,14 @@ from typing import Callable
 from pipelines.lock import refresh_lock
 from pipelines.paths import Paths
 
-DAGSTER_YAML = """# Written by the ICP engine: a local instance with no telemetry.
+DAGSTER_YAML = """# Written by the ICP engine: a local instance with no telemetry, where refresh runs queue one at a time.
 telemetry:
   enabled: false
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: "icp/refresh"
+        limit: 1
 """
 
 
@@ -39,7 +45,7 @@ def prepare_instance(paths: Paths) -> None:
     """Export the home's paths and write a minimal dagster.yaml under DAGSTER_HOME."""
     paths.export()
     cfg = paths.dagster_home / "dagster.yaml"
-    if not cfg.exists():
+    if not cfg.exists() or cfg.read_text() != DAGSTER_YAML:
         cfg.write_text(DAGSTER_YAML)
 
 
@@ -64,21 +70,41 @@ def _failure(result) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _step_seconds(instance, run_id: str, on_event: Callable[[str, str, float], None] | None) -> dict[str, float]:
-    from dagster import DagsterEventType
+class _StepWatcher(threading.Thread):
+    """Follows a running job's step events in the instance's event log, so progress shows while it runs."""
 
-    steps: dict[str, float] = {}
-    begun: dict[str, float] = {}
-    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
-    for entry in instance.all_logs(run_id, of_type=kinds):
-        event = entry.dagster_event
-        if event.event_type == DagsterEventType.STEP_START:
-            begun[event.step_key] = entry.timestamp
-        elif event.step_key in begun:
-            steps[event.step_key] = entry.timestamp - begun[event.step_key]
-            if on_event:
-                on_event(event.step_key, event.event_type_value, steps[event.step_key])
-    return steps
+    def __init__(self, instance, run_id: str, on_event: Callable[[str, str, float], None] | None):
+        super().__init__(daemon=True)
+        self.instance, self.run_id, self.on_event = instance, run_id, on_event
+        self.steps: dict[str, float] = {}
+        self._begun: dict[str, float] = {}
+        self._seen = 0
+        self._stop_event = threading.Event()
+
+    def poll(self) -> None:
+        from dagster import DagsterEventType
+
+        kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+        entries = self.instance.all_logs(self.run_id, of_type=kinds)
+        for entry in entries[self._seen:]:
+            event = entry.dagster_event
+            if event.event_type == DagsterEventType.STEP_START:
+                self._begun[event.step_key] = entry.timestamp
+            elif event.step_key in self._begun:
+                self.steps[event.step_key] = entry.timestamp - self._begun[event.step_key]
+                if self.on_event:
+                    self.on_event(event.step_key, event.event_type_value, self.steps[event.step_key])
+        self._seen = len(entries)
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.5):
+            self.poll()
+
+    def finish(self) -> dict[str, float]:
+        self._stop_event.set()
+        self.join()
+        self.poll()
+        return self.steps
 
 
 def run_refresh(paths: Paths, wait_seconds: float = 0.0,
@@ -86,6 +112,7 @@ def run_refresh(paths: Paths, wait_seconds: float = 0.0,
     """Run the full refresh once; returns its outcome instead of raising on a pipeline failure."""
     prepare_instance(paths)
     from dagster import DagsterInstance
+    from dagster._core.utils import make_new_run_id
 
     from dagster_project.definitions import defs
 
@@ -97,8 +124,13 @@ def run_refresh(paths: Paths, wait_seconds: float = 0.0,
     # dbt's own console output goes to the log file; the terminal shows step progress only.
     with refresh_lock(paths, wait_seconds=wait_seconds), DagsterInstance.get() as instance, \
             open(log_file, "w") as log, contextlib.redirect_stdout(log):
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
-        steps = _step_seconds(instance, result.run_id, on_event)
+        watcher = _StepWatcher(instance, make_new_run_id(), on_event)
+        watcher.start()
+        try:
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET,
+                                            run_id=watcher.run_id)
+        finally:
+            steps = watcher.finish()
         warnings = [e.user_message for e in instance.all_logs(result.run_id)
                     if e.level == logging.WARNING and e.dagster_event is None]
     failed_step, error = (None, None) if result.success else _failure(result)

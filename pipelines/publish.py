@@ -42,12 +42,13 @@ class Publication:
 
 def _sources(has_previous: bool) -> dict[str, str]:
     """The SELECT behind each published table, over the build database (`prev` = the live publication)."""
-    prev_rank = ("(SELECT rank FROM prev.target_accounts p WHERE p.account_id = t.account_id)"
-                 if has_previous else "CAST(NULL AS BIGINT)")
     history = "SELECT * FROM prev.target_accounts_history UNION ALL " if has_previous else ""
     refreshes = "SELECT * FROM prev.refreshes UNION ALL " if has_previous else ""
     return {
-        "target_accounts": f"SELECT t.*, {prev_rank} AS previous_rank FROM scoring.target_accounts t",
+        "target_accounts": (
+            "SELECT t.*, p.rank AS previous_rank, p.account_id IS NULL AS is_new FROM scoring.target_accounts t "
+            "LEFT JOIN prev.target_accounts p ON p.account_id = t.account_id" if has_previous else
+            "SELECT *, CAST(NULL AS BIGINT) AS previous_rank, false AS is_new FROM scoring.target_accounts"),
         "account_scores": "SELECT * FROM scoring.account_scores",
         "icp_segments": "SELECT * FROM scoring.icp_segments",
         "account_features": "SELECT * FROM marts.account_features",

@@ -48,6 +48,17 @@ def test_docs_generate_without_warnings(refreshed_home: Paths, tmp_path: Path) -
     assert (tmp_path / "target" / "catalog.json").exists()
 
 
+def test_dbt_unit_tests_pass(refreshed_home: Paths, tmp_path: Path) -> None:
+    """tenure, churn, net revenue retention, win rate, sales cycle and days to pay on hand-made rows."""
+    dbt = Path(sys.executable).with_name("dbt")
+    done = subprocess.run(
+        [str(dbt), "test", "--select", "test_type:unit", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target")],
+        capture_output=True, text=True, env={**os.environ, "ICP_WAREHOUSE": str(refreshed_home.warehouse)})
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "PASS=4" in done.stdout
+
+
 def test_dbt_models_are_assets_and_tests_are_checks() -> None:
     from dagster_project.definitions import defs
 

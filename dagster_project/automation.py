@@ -1,0 +1,58 @@
+"""Automation of the refresh: the nightly schedule, a sensor on new landing files, and failure alerts."""
+from dagster import (
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    ScheduleDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from pipelines.alerts import failure_message, post_webhook
+from pipelines.config import load_config
+from pipelines.ingest import landing_fingerprint
+from pipelines.paths import Paths
+
+from dagster_project.jobs import icp_refresh
+
+_cfg = load_config()
+
+nightly_refresh = ScheduleDefinition(
+    name="nightly_refresh",
+    job=icp_refresh,
+    cron_schedule=_cfg.schedule.cron,
+    execution_timezone=_cfg.schedule.timezone,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Refresh the ICP every night (cron and timezone from icp.yaml `schedule`).",
+)
+
+
+@sensor(job=icp_refresh, minimum_interval_seconds=_cfg.schedule.sensor_min_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Starts a refresh when landing files are added, removed or changed (checked at most every "
+                    "`schedule.sensor_min_interval_seconds` of icp.yaml).")
+def landing_files_sensor(context: SensorEvaluationContext):
+    landing = Paths.resolve().landing
+    fingerprint = landing_fingerprint(landing)
+    if fingerprint == context.cursor:
+        return SkipReason(f"no new or changed files in {landing}")
+    context.update_cursor(fingerprint)
+    return RunRequest(run_key=f"landing-{fingerprint}", tags={"icp/trigger": "landing-files"})
+
+
+@run_failure_sensor(monitored_jobs=[icp_refresh], default_status=DefaultSensorStatus.RUNNING,
+                    description="Logs a clear message when a refresh fails, and posts it to `alerts.webhook_url` "
+                                "of icp.yaml when set.")
+def refresh_failure_alert(context: RunFailureSensorContext) -> None:
+    step = next((e.step_key for e in context.get_step_failure_events()), None)
+    message = failure_message(context.dagster_run.run_id, context.dagster_run.job_name, step,
+                              context.failure_event.message)
+    context.log.error(message)
+    url = load_config().alerts.webhook_url
+    if url:
+        problem = post_webhook(url, message, {"run_id": context.dagster_run.run_id, "step": step})
+        if problem:
+            context.log.error(problem)

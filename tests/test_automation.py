@@ -1,0 +1,87 @@
+"""The nightly schedule, the landing sensor and the failure alert, through Dagster's test contexts."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, RunRequest, SkipReason, build_run_status_sensor_context, build_schedule_context, build_sensor_context
+
+from pipelines.demo import generate
+from pipelines.paths import Paths
+
+
+def test_nightly_schedule_requests_a_refresh() -> None:
+    from dagster_project.automation import nightly_refresh
+
+    assert nightly_refresh.cron_schedule == "0 2 * * *"
+    assert nightly_refresh.default_status.value == "RUNNING"
+    with DagsterInstance.ephemeral() as instance:
+        result = nightly_refresh.evaluate_tick(build_schedule_context(instance=instance))
+    assert len(result.run_requests) == 1
+
+
+def test_landing_sensor_fires_on_new_or_changed_files_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_project.automation import landing_files_sensor
+
+    landing = tmp_path / "landing"
+    generate(landing, accounts=50, seed=1)
+    monkeypatch.setenv("ICP_LANDING_DIR", str(landing))
+    with DagsterInstance.ephemeral() as instance:
+        first = landing_files_sensor(build_sensor_context(instance=instance))
+        assert isinstance(first, RunRequest)
+        ctx = build_sensor_context(instance=instance, cursor=first.run_key.removeprefix("landing-"))
+        assert isinstance(landing_files_sensor(ctx), SkipReason)
+        (landing / "crm" / "contacts.csv").write_text("contact_id,account_id,created_at\n")
+        changed = landing_files_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor))
+        assert isinstance(changed, RunRequest) and changed.run_key != first.run_key
+    assert landing_files_sensor.minimum_interval_seconds == 600
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_failed_run_is_reported_to_the_webhook(tmp_path: Path) -> None:
+    from dagster_project.refresh import run_refresh
+
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (tmp_path / "icp.yaml").write_text(f"alerts:\n  webhook_url: http://127.0.0.1:{server.server_port}/hook\n")
+    landing = tmp_path / "landing"
+    (landing / "crm").mkdir(parents=True)
+    (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\nA1,a,2026-01-01\n")
+    saved = dict(os.environ)
+    try:
+        os.environ["ICP_CONFIG"] = str(tmp_path / "icp.yaml")
+        paths = Paths.resolve(tmp_path / "home", landing)
+        outcome = run_refresh(paths)
+        assert not outcome.success
+        from dagster_project.automation import refresh_failure_alert
+
+        with DagsterInstance.get() as instance:
+            run = instance.get_run_by_id(outcome.run_id)
+            failure = instance.all_logs(outcome.run_id, of_type=DagsterEventType.RUN_FAILURE)[0].dagster_event
+            context = build_run_status_sensor_context(
+                sensor_name="refresh_failure_alert", dagster_instance=instance, dagster_run=run,
+                dagster_event=failure).for_run_failure()
+            refresh_failure_alert(context)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        server.shutdown()
+    assert len(_Hook.received) == 1
+    text = _Hook.received[0]["text"]
+    assert outcome.run_id in text and "raw__crm_opportunities" in text

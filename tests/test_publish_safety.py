@@ -1,0 +1,131 @@
+"""Publishing while people read: readers never see an error or half a publication, kills and races are harmless."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.paths import Paths
+from pipelines.publish import check_publication
+
+ICP = str(Path(sys.executable).with_name("icp"))
+
+
+def _home_copy(refreshed_home: Paths, tmp_path: Path) -> Paths:
+    home = tmp_path / "home"
+    shutil.copytree(refreshed_home.home, home, symlinks=True)
+    return Paths.resolve(home, refreshed_home.landing)
+
+
+def _start_refresh(paths: Paths, *extra: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ICP_", "DAGSTER_"))}
+    return subprocess.Popen([ICP, "refresh", "--home", str(paths.home), "--landing", str(paths.landing), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+
+
+def _publication_state(paths: Paths) -> tuple[str, int]:
+    """(latest refresh id, number of refreshes), read as a BI tool would; raises if anything is off."""
+    with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
+        problems = check_publication(con, "icp")
+        assert not problems, problems
+        rid, n = con.execute("SELECT arg_max(refresh_id, published_at), count(*) FROM refreshes").fetchone()
+        history = con.execute("SELECT count(DISTINCT refresh_id) FROM target_accounts_history").fetchone()[0]
+        assert history == n  # every table of the same publication
+        assert con.execute("SELECT count(*) FROM target_accounts").fetchone()[0] > 0
+        return rid, n
+
+
+def test_readers_never_fail_during_a_refresh(refreshed_home: Paths, tmp_path: Path) -> None:
+    paths = _home_copy(refreshed_home, tmp_path)
+    before = _publication_state(paths)
+    proc = _start_refresh(paths)
+    seen, reads, errors = set(), 0, []
+    while proc.poll() is None:
+        try:
+            seen.add(_publication_state(paths))
+            reads += 1
+        except Exception as exc:  # noqa: BLE001 - any error a reader meets is a failure
+            errors.append(repr(exc))
+    output = proc.stdout.read()
+    assert proc.returncode == 0, output
+    seen.add(_publication_state(paths))
+    assert not errors, errors[:3]
+    assert reads > 20
+    assert before in seen and len(seen) == 2  # the old publication, then the new one, nothing in between
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _kill_when(proc: subprocess.Popen, paths: Paths, step: str | None, delay: float) -> None:
+    """SIGKILL the refresh (and its dbt child) `delay` seconds after `step` starts (or after start)."""
+    deadline = time.monotonic() + 120
+    if step:
+        from dagster import DagsterEventType, DagsterInstance
+
+        os.environ["DAGSTER_HOME"] = str(paths.dagster_home)
+        with DagsterInstance.get() as instance:
+            before = {r.run_id for r in instance.get_runs()}
+            while time.monotonic() < deadline and proc.poll() is None:
+                runs = [r for r in instance.get_runs() if r.run_id not in before]
+                if runs and any(e.dagster_event.step_key == step for e in instance.all_logs(
+                        runs[0].run_id, of_type=DagsterEventType.STEP_START)):
+                    break
+                time.sleep(0.05)
+    time.sleep(delay)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.parametrize("step,delay", [(None, 1.0), ("icp_dbt_models", 1.0),
+                                        ("serving__publication", 0.05)])
+def test_killed_refresh_leaves_publication_intact_and_next_refresh_succeeds(
+        refreshed_home: Paths, tmp_path: Path, step: str | None, delay: float) -> None:
+    paths = _home_copy(refreshed_home, tmp_path)
+    before_state = _publication_state(paths)
+    before = _digest(paths.serving)
+    proc = _start_refresh(paths)
+    saved = dict(os.environ)
+    try:
+        _kill_when(proc, paths, step, delay)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    state = _publication_state(paths)
+    if state == before_state:
+        assert _digest(paths.serving) == before  # untouched, byte for byte
+    else:
+        assert state[1] == before_state[1] + 1  # the kill came after the atomic swap: the new one, whole
+    again = _start_refresh(paths)
+    out = again.communicate(timeout=300)[0]
+    assert again.returncode == 0, out
+    assert _publication_state(paths)[1] == state[1] + 1
+    assert not list(paths.publications.glob("*.partial"))
+
+
+def test_a_second_refresh_on_the_same_home_is_refused_or_waits(refreshed_home: Paths, tmp_path: Path) -> None:
+    paths = _home_copy(refreshed_home, tmp_path)
+    first = _start_refresh(paths)
+    time.sleep(1.0)
+    refused = _start_refresh(paths)
+    waiting = _start_refresh(paths, "--wait", "300")
+    out_refused = refused.communicate(timeout=300)[0]
+    out_first = first.communicate(timeout=300)[0]
+    out_waiting = waiting.communicate(timeout=400)[0]
+    assert first.returncode == 0, out_first
+    assert refused.returncode == 1
+    assert "another refresh is running on" in " ".join(out_refused.split())
+    assert waiting.returncode == 0, out_waiting
+    assert _publication_state(paths)[1] == 3
