@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export ICP_HOME ?= $(CURDIR)/.icp
 
-.PHONY: setup run test ui lock clean
+.PHONY: setup run test ui bench lock clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/icp bench
 
 ui: setup
 	DAGSTER_HOME=$(ICP_HOME)/dagster $(BIN)/icp prepare

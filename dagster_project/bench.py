@@ -1,0 +1,149 @@
+"""`icp bench`: how fast and how lean a full refresh is, against the floor of loading the landing files once.
+
+For each size: demo landing data (generated once, cached under <home>/bench/data), the floor (DuckDB loading
+every landing file into a fresh database file, nothing else), a full `icp refresh` in a subprocess with the
+peak resident memory of its whole process tree, the time of each stage from the Dagster run, and the fixed
+overhead (a refresh of 100 accounts). Results print as a table and are written to <home>/bench/*.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import psutil
+
+from pipelines.demo import generate
+from pipelines.ingest import EXTENSIONS, q
+from pipelines.paths import Paths
+
+STAGES = {  # stage -> how its Dagster step keys start
+    "ingest": ("raw__",),
+    "dbt": ("icp_dbt_models",),
+    "checks": ("marts__account_features", "scoring__target_accounts_published"),
+    "scoring": ("icp_model",),
+    "publish": ("serving__publication",),
+}
+
+
+@dataclass
+class SizeResult:
+    accounts: int
+    landing_mb: float
+    floor_seconds: float
+    refresh_seconds: float
+    peak_rss_mb: float
+    stages: dict[str, float] = field(default_factory=dict)
+    success: bool = True
+
+    @property
+    def ratio_to_floor(self) -> float:
+        return self.refresh_seconds / self.floor_seconds if self.floor_seconds else float("nan")
+
+
+def landing_for(bench_dir: Path, accounts: int) -> Path:
+    """Cached demo landing data of this size (CSV, seed 1)."""
+    landing = bench_dir / "data" / f"{accounts}" / "landing"
+    done = landing.parent / "complete"
+    if not done.exists():
+        generate(landing, accounts=accounts, seed=1, fmt="csv", truth=landing.parent / "truth.csv")
+        done.write_text(datetime.now(timezone.utc).isoformat())
+    return landing
+
+
+def floor_seconds(landing: Path) -> float:
+    """DuckDB loading every landing file once into a fresh database file, nothing else."""
+    files = sorted(p for p in landing.rglob("*") if p.is_file() and p.name.lower().endswith(EXTENSIONS))
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        with duckdb.connect(str(Path(tmp) / "floor.duckdb")) as con:
+            for i, path in enumerate(files):
+                con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_csv({q(str(path))})")
+        return time.perf_counter() - start
+
+
+def _peak_rss(proc: psutil.Process, stop: threading.Event, peak: list[int]) -> None:
+    while not stop.is_set():
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+            peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        stop.wait(0.05)
+
+
+def timed_refresh(home: Path, landing: Path) -> tuple[bool, float, int, str]:
+    """Run `icp refresh` as a subprocess; returns (success, seconds, peak RSS bytes of its tree, output)."""
+    icp = str(Path(sys.executable).with_name("icp"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ICP_", "DAGSTER_"))}
+    start = time.perf_counter()
+    proc = subprocess.Popen([icp, "refresh", "--home", str(home), "--landing", str(landing)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    stop, peak = threading.Event(), [0]
+    watcher = threading.Thread(target=_peak_rss, args=(psutil.Process(proc.pid), stop, peak), daemon=True)
+    watcher.start()
+    out = proc.communicate()[0]
+    seconds = time.perf_counter() - start
+    stop.set()
+    watcher.join()
+    return proc.returncode == 0, seconds, peak[0], out
+
+
+def stage_seconds(home: Path) -> dict[str, float]:
+    """Seconds per stage of the home's latest run, from Dagster's step statistics."""
+    from dagster import DagsterInstance
+
+    os.environ["DAGSTER_HOME"] = str(Paths.resolve(home).dagster_home)
+    with DagsterInstance.get() as instance:
+        run = instance.get_runs(limit=1)[0]
+        stats = instance.get_run_step_stats(run.run_id)
+    out = {stage: 0.0 for stage in STAGES}
+    for s in stats:
+        if s.start_time and s.end_time:
+            stage = next((k for k, prefixes in STAGES.items() if s.step_key.startswith(prefixes)), None)
+            if stage:
+                out[stage] += s.end_time - s.start_time
+    return out
+
+
+def measure(bench_dir: Path, accounts: int, echo=print) -> SizeResult:
+    landing = landing_for(bench_dir, accounts)
+    size_mb = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()) / 1e6
+    echo(f"{accounts:,} accounts: floor ...")
+    floor = floor_seconds(landing)
+    echo(f"{accounts:,} accounts: refresh ...")
+    home = bench_dir / "homes" / f"{accounts}"
+    ok, seconds, peak, out = timed_refresh(home, landing)
+    if not ok:
+        echo(out[-2000:])
+    return SizeResult(accounts, round(size_mb, 1), round(floor, 2), round(seconds, 2), round(peak / 1e6, 1),
+                      {k: round(v, 2) for k, v in stage_seconds(home).items()}, ok)
+
+
+def run_bench(home: Path, sizes: list[int], echo=print) -> dict:
+    """Measure every size and the fixed overhead; write <home>/bench/bench-<timestamp>.json and latest.json."""
+    bench_dir = home / "bench"
+    results = [measure(bench_dir, n, echo) for n in sizes]
+    overhead = measure(bench_dir, 100, echo)
+    report = {
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
+        "sizes": [{**asdict(r), "ratio_to_floor": round(r.ratio_to_floor, 2)} for r in results],
+        "fixed_overhead_seconds": overhead.refresh_seconds,
+        "fixed_overhead_stages": overhead.stages,
+    }
+    if len(results) >= 2:
+        report["growth_largest_vs_smallest"] = round(results[-1].refresh_seconds / results[0].refresh_seconds, 2)
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2)
+    (bench_dir / f"bench-{report['measured_at'].replace(':', '')}.json").write_text(text)
+    (bench_dir / "latest.json").write_text(text)
+    return report
