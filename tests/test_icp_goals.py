@@ -91,3 +91,19 @@ def test_declared_icp_when_customers_are_few(tmp_path: Path) -> None:
     assert version.startswith("declared-")
     top = read(paths, "SELECT industry, reasons FROM target_accounts ORDER BY rank LIMIT 1")[0]
     assert top[0] in ("Logistics", "Manufacturing") and "industry = " in top[1]
+
+
+def test_declared_icp_is_backtested_beside_the_learned_one_and_exclusions_apply(tmp_path: Path) -> None:
+    generate(tmp_path / "peek", accounts=2000, seed=5)
+    with duckdb.connect() as con:
+        excluded = [r[0] for r in con.execute(f"""
+            SELECT regexp_replace(domain, '^https?://(www\\.)?', '') FROM read_csv('{tmp_path}/peek/crm/accounts.csv')
+            WHERE industry = 'Logistics' ORDER BY account_id LIMIT 40""").fetchall()]
+    config = ("declared_icp:\n  industries: [Logistics, Manufacturing]\n  employee_count: [200, 2000]\n"
+              "exclude:\n  domains: [" + ", ".join(excluded) + "]\n")
+    paths = _refresh(tmp_path, 2000, config=config)
+    version, declared_auc, learned_auc = read(paths, "SELECT model_version, declared_auc, auc FROM model_evaluation")[0]
+    assert version.startswith("learned-")
+    assert declared_auc is not None and learned_auc is not None
+    listed = read(paths, f"SELECT count(*) FROM target_accounts WHERE domain IN ({', '.join(repr(d) for d in excluded)})")
+    assert listed[0][0] == 0
