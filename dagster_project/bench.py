@@ -101,8 +101,7 @@ def stage_seconds(home: Path) -> dict[str, float]:
     """Seconds per stage of the home's latest run, from Dagster's step statistics."""
     from dagster import DagsterInstance
 
-    os.environ["DAGSTER_HOME"] = str(Paths.resolve(home).dagster_home)
-    with DagsterInstance.get() as instance:
+    with Paths.resolve(home).exported(), DagsterInstance.get() as instance:
         run = instance.get_runs(limit=1)[0]
         stats = instance.get_run_step_stats(run.run_id)
     out = {stage: 0.0 for stage in STAGES}

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from pipelines.lock import refresh_lock
@@ -42,8 +43,8 @@ class RefreshOutcome:
 
 
 def prepare_instance(paths: Paths) -> None:
-    """Export the home's paths and write a minimal dagster.yaml under DAGSTER_HOME."""
-    paths.export()
+    """Write the home's dagster.yaml (no telemetry, refresh runs one at a time)."""
+    paths.dagster_home.mkdir(parents=True, exist_ok=True)
     cfg = paths.dagster_home / "dagster.yaml"
     if not cfg.exists() or cfg.read_text() != DAGSTER_YAML:
         cfg.write_text(DAGSTER_YAML)
@@ -108,9 +109,15 @@ class _StepWatcher(threading.Thread):
 
 
 def run_refresh(paths: Paths, wait_seconds: float = 0.0,
-                on_event: Callable[[str, str, float], None] | None = None) -> RefreshOutcome:
-    """Run the full refresh once; returns its outcome instead of raising on a pipeline failure."""
+                on_event: Callable[[str, str, float], None] | None = None, config: Path | None = None) -> RefreshOutcome:
+    """Run the full refresh once (with `config` as icp.yaml when given); returns its outcome instead of
+    raising on a pipeline failure. The process environment is left as it was."""
     prepare_instance(paths)
+    with paths.exported(config):
+        return _run(paths, wait_seconds, on_event)
+
+
+def _run(paths: Paths, wait_seconds: float, on_event: Callable[[str, str, float], None] | None) -> RefreshOutcome:
     from dagster import DagsterInstance
     from dagster._core.utils import make_new_run_id
 

@@ -66,4 +66,6 @@ def icp_model(context: AssetExecutionContext):
             metadata.update(metrics)
         if table == "account_scores":
             metadata.update({"customers": result.n_customers, "ideal_customers": result.n_ideal})
+        if table == "icp_segments":
+            metadata["segments"] = result.n_segments
         yield MaterializeResult(asset_key=scoring_key(table), metadata=metadata)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
@@ -48,11 +50,22 @@ class Paths:
     def lock_file(self) -> Path:
         return self.home / "refresh.lock"
 
-    def export(self) -> None:
-        """Publish these paths to the environment, so that Dagster code and dbt see the same home."""
-        os.environ["ICP_HOME"] = str(self.home)
-        os.environ["ICP_LANDING_DIR"] = str(self.landing)
-        os.environ["DAGSTER_HOME"] = str(self.dagster_home)
-        os.environ["ICP_WAREHOUSE"] = str(self.warehouse)
-        self.home.mkdir(parents=True, exist_ok=True)
+    @contextmanager
+    def exported(self, config: Path | None = None) -> Iterator[None]:
+        """These paths (and a config file) in the environment while the block runs, so that Dagster code and
+        dbt see the same home; the environment is restored afterwards."""
+        values = {"ICP_HOME": self.home, "ICP_LANDING_DIR": self.landing, "DAGSTER_HOME": self.dagster_home,
+                  "ICP_WAREHOUSE": self.warehouse}
+        if config is not None:
+            values["ICP_CONFIG"] = Path(config).resolve()
+        saved = {k: os.environ.get(k) for k in values}
         self.dagster_home.mkdir(parents=True, exist_ok=True)
+        os.environ.update({k: str(v) for k, v in values.items()})
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -46,9 +46,6 @@ class Entity:
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
-    def column(self, name: str) -> Column:
-        return next(c for c in self.columns if c.name == name)
-
 
 @dataclass(frozen=True)
 class LandingContract:

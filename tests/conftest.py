@@ -1,7 +1,6 @@
 """Shared fixtures: one demo landing folder refreshed once through Dagster, reused by the end-to-end tests."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -32,11 +31,8 @@ def refreshed_home(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path)
     """An ICP home after one successful refresh of the demo landing folder."""
     from dagster_project.refresh import run_refresh
 
-    saved = dict(os.environ)
     paths = Paths.resolve(tmp_path_factory.mktemp("home"), demo_landing)
     outcome = run_refresh(paths)
-    os.environ.clear()
-    os.environ.update(saved)
     assert outcome.success, f"{outcome.failed_step}: {outcome.error}"
     return paths
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -63,15 +62,13 @@ def test_failed_run_is_reported_to_the_webhook(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     (landing / "crm").mkdir(parents=True)
     (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\nA1,a,2026-01-01\n")
-    saved = dict(os.environ)
+    paths = Paths.resolve(tmp_path / "home", landing)
     try:
-        os.environ["ICP_CONFIG"] = str(tmp_path / "icp.yaml")
-        paths = Paths.resolve(tmp_path / "home", landing)
-        outcome = run_refresh(paths)
+        outcome = run_refresh(paths, config=tmp_path / "icp.yaml")
         assert not outcome.success
         from dagster_project.automation import refresh_failure_alert
 
-        with DagsterInstance.get() as instance:
+        with paths.exported(tmp_path / "icp.yaml"), DagsterInstance.get() as instance:
             run = instance.get_run_by_id(outcome.run_id)
             failure = instance.all_logs(outcome.run_id, of_type=DagsterEventType.RUN_FAILURE)[0].dagster_event
             context = build_run_status_sensor_context(
@@ -79,8 +76,6 @@ def test_failed_run_is_reported_to_the_webhook(tmp_path: Path) -> None:
                 dagster_event=failure).for_run_failure()
             refresh_failure_alert(context)
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
         server.shutdown()
     assert len(_Hook.received) == 1
     text = _Hook.received[0]["text"]

@@ -38,23 +38,22 @@ def test_every_model_and_column_is_documented() -> None:
         assert all(c.get("description") for c in model["columns"]), sql.stem
 
 
-def test_docs_generate_without_warnings(refreshed_home: Paths, tmp_path: Path) -> None:
+def _dbt(warehouse: Path, target: Path, *args: str) -> subprocess.CompletedProcess:
     dbt = Path(sys.executable).with_name("dbt")
-    done = subprocess.run(
-        [str(dbt), "--warn-error", "docs", "generate", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target")],
-        capture_output=True, text=True, env={**os.environ, "ICP_WAREHOUSE": str(refreshed_home.warehouse)})
+    return subprocess.run([str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                           str(DBT_PROJECT_DIR), "--target-path", str(target)],
+                          capture_output=True, text=True, env={**os.environ, "ICP_WAREHOUSE": str(warehouse)})
+
+
+def test_docs_generate_without_warnings(refreshed_home: Paths, tmp_path: Path) -> None:
+    done = _dbt(refreshed_home.warehouse, tmp_path / "target", "--warn-error", "docs", "generate")
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "target" / "catalog.json").exists()
 
 
 def test_dbt_unit_tests_pass(refreshed_home: Paths, tmp_path: Path) -> None:
     """tenure, churn, net revenue retention, win rate, sales cycle and days to pay on hand-made rows."""
-    dbt = Path(sys.executable).with_name("dbt")
-    done = subprocess.run(
-        [str(dbt), "test", "--select", "test_type:unit", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target")],
-        capture_output=True, text=True, env={**os.environ, "ICP_WAREHOUSE": str(refreshed_home.warehouse)})
+    done = _dbt(refreshed_home.warehouse, tmp_path / "target", "test", "--select", "test_type:unit")
     assert done.returncode == 0, done.stdout[-3000:]
     assert "PASS=4" in done.stdout
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -64,13 +63,8 @@ def test_same_inputs_same_scores(refreshed_home: Paths, demo_landing: Path, tmp_
     """A second home refreshed from the same landing data ranks and scores identically."""
     from dagster_project.refresh import run_refresh
 
-    saved = dict(os.environ)
-    try:
-        other = Paths.resolve(tmp_path / "home2", demo_landing)
-        assert run_refresh(other).success
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    other = Paths.resolve(tmp_path / "home2", demo_landing)
+    assert run_refresh(other).success
     query = "SELECT rank, account_id, fit_score, priority_score, reasons, model_version FROM target_accounts ORDER BY rank"
     assert read(other, query) == read(refreshed_home, query)
 
@@ -119,12 +113,7 @@ def test_file_error_fails_the_refresh_and_leaves_the_publication_untouched(
     broken = tmp_path / "broken"
     shutil.copytree(refreshed_home.landing, broken)
     breaker(broken)
-    saved = dict(os.environ)
-    try:
-        outcome = run_refresh(Paths.resolve(home, broken))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    outcome = run_refresh(Paths.resolve(home, broken))
     assert not outcome.success
     assert outcome.failed_step == step
     assert message in outcome.error
@@ -139,12 +128,7 @@ def test_history_grows_and_movement_is_tracked(refreshed_home: Paths, tmp_path: 
     home = tmp_path / "home"
     shutil.copytree(refreshed_home.home, home, symlinks=True)
     paths = Paths.resolve(home, refreshed_home.landing)
-    saved = dict(os.environ)
-    try:
-        assert run_refresh(paths).success
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    assert run_refresh(paths).success
     refreshes = read(paths, "SELECT count(*) FROM refreshes")[0][0]
     history = read(paths, "SELECT count(DISTINCT refresh_id) FROM target_accounts_history")[0][0]
     assert refreshes == 2 and history == 2

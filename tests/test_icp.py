@@ -1,6 +1,9 @@
 """ICP model units on small hand-made frames: labels, scorecard arithmetic, segments, tiers, backtest metrics."""
 from __future__ import annotations
 
+import math
+import re
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -83,6 +86,9 @@ def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label(
     assert scored.loc[scored["ideal"], "fit_score"].min() > scored.loc[~scored["ideal"], "fit_score"].max()
     top = scored.sort_values("fit_score").iloc[-1]["reasons"]
     assert top.startswith("industry = Logistics (+") or top.startswith("200+ employees (+")
+    for reasons, score in scored[["reasons", "fit_score"]].itertuples(index=False):
+        numbers = [int(n) for n in re.findall(r"\(([+-]\d+)\)", reasons)] + [int(reasons.rsplit("baseline ", 1)[1])]
+        assert sum(numbers) == math.floor(score + 0.5), reasons  # the reasons text adds up to the score
     assert card.version == fit_learned(levels, y, ENC, 1.0, 0).version  # deterministic
 
 

@@ -1,7 +1,6 @@
 """The ICP model end to end: it recovers the demo's planted ICP, and small data never crashes it."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -63,16 +62,12 @@ def _refresh(tmp_path: Path, accounts: int, config: str | None = None) -> Paths:
     from dagster_project.refresh import run_refresh
 
     generate(tmp_path / "landing", accounts=accounts, seed=5)
-    saved = dict(os.environ)
-    try:
-        if config:
-            (tmp_path / "icp.yaml").write_text(config)
-            os.environ["ICP_CONFIG"] = str(tmp_path / "icp.yaml")
-        paths = Paths.resolve(tmp_path / "home", tmp_path / "landing")
-        outcome = run_refresh(paths)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    config_file = None
+    if config:
+        config_file = tmp_path / "icp.yaml"
+        config_file.write_text(config)
+    paths = Paths.resolve(tmp_path / "home", tmp_path / "landing")
+    outcome = run_refresh(paths, config=config_file)
     assert outcome.success, outcome.error
     return paths
 

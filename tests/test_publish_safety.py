@@ -74,8 +74,7 @@ def _kill_when(proc: subprocess.Popen, paths: Paths, step: str | None, delay: fl
     if step:
         from dagster import DagsterEventType, DagsterInstance
 
-        os.environ["DAGSTER_HOME"] = str(paths.dagster_home)
-        with DagsterInstance.get() as instance:
+        with paths.exported(), DagsterInstance.get() as instance:
             before = {r.run_id for r in instance.get_runs()}
             while time.monotonic() < deadline and proc.poll() is None:
                 runs = [r for r in instance.get_runs() if r.run_id not in before]
@@ -97,12 +96,7 @@ def test_killed_refresh_leaves_publication_intact_and_next_refresh_succeeds(
     before_state = _publication_state(paths)
     before = _digest(paths.serving)
     proc = _start_refresh(paths)
-    saved = dict(os.environ)
-    try:
-        _kill_when(proc, paths, step, delay)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    _kill_when(proc, paths, step, delay)
     state = _publication_state(paths)
     if state == before_state:
         assert _digest(paths.serving) == before  # untouched, byte for byte

@@ -189,7 +189,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y.segment, cfg)
     card = _choose_scorecard(con, features, y, enc, cfg, int(is_customer.sum()), warnings)
     score_accounts(con, card, "true", "scoring.fit", cfg.declared_icp)
-    fit = con.execute("SELECT account_id, fit_score, fit_probability, reasons FROM scoring.fit").df()
+    fit = con.execute("SELECT account_id, fit_score, fit_probability, fit_baseline, reasons FROM scoring.fit").df()
     fit = features[["account_id"]].merge(fit, on="account_id", how="left")
     fit.index = features.index
 
@@ -214,7 +214,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
         "is_ideal": labels["is_ideal"].reindex(features.index), "is_bad_fit": bad_fit,
         "bad_fit_reason": labels["bad_fit_reason"].reindex(features.index).where(
             ~bad_fit | segment_id.map(kind_of).ne("anti_icp"), "anti-ICP segment"),
-        "reasons": fit["reasons"], "fit_probability": fit["fit_probability"],
+        "reasons": fit["reasons"], "fit_probability": fit["fit_probability"], "fit_baseline": fit["fit_baseline"],
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
         "scored_at": scored_at, "model_version": card.version,
     })

@@ -153,17 +153,29 @@ def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, 
                             "FROM __parts)").fetchone()
     scale = ScoreScale(float(low or 0.0), float(high or 0.0))
     k = scale.factor
-    reason = (f"x.level || ' (' || printf('%+d', CAST(round(x.raw * {k!r}) AS INTEGER)) || ')'")
+    # The reasons add up: the biggest contributions, the rest as "other factors" (which also absorbs rounding),
+    # and the baseline; their numbers sum to the rounded fit_score.
     con.execute(f"""
         CREATE OR REPLACE TABLE {table} AS
-        SELECT account_id, raw_sum AS fit_raw,
-               round({scale.baseline!r} + raw_sum * {k!r}, 2) AS fit_score,
+        WITH scored AS (
+            SELECT account_id, raw_sum, round({scale.baseline!r} + raw_sum * {k!r}, 2) AS fit_score,
+                   list_transform(list_filter(parts[1:{top_reasons}], x -> round(x.raw * {k!r}) <> 0),
+                                  x -> {{'level': x.level, 'points': CAST(round(x.raw * {k!r}) AS INTEGER)}}) AS top
+            FROM (SELECT account_id, parts, list_sum(list_transform(parts, x -> x.raw)) AS raw_sum FROM __parts)
+        ), summed AS (
+            SELECT *, CAST(round({scale.baseline!r}) AS INTEGER) AS base,
+                   CAST(round(fit_score) AS INTEGER) - CAST(round({scale.baseline!r}) AS INTEGER)
+                       - coalesce(list_sum(list_transform(top, x -> x.points)), 0) AS rest
+            FROM scored
+        )
+        SELECT account_id, raw_sum AS fit_raw, fit_score,
                1 / (1 + exp(-({card.intercept!r} + raw_sum))) AS fit_probability,
                {scale.baseline!r} AS fit_baseline,
-               coalesce(nullif(array_to_string(list_transform(
-                   list_filter(parts[1:{top_reasons}], x -> round(x.raw * {k!r}) <> 0), x -> {reason}), '; '), ''),
-                   'no distinguishing attributes') AS reasons
-        FROM (SELECT account_id, parts, list_sum(list_transform(parts, x -> x.raw)) AS raw_sum FROM __parts)
+               concat_ws('; ',
+                   nullif(array_to_string(list_transform(top, x -> x.level || ' (' || printf('%+d', x.points) || ')'), '; '), ''),
+                   CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
+                   'baseline ' || base) AS reasons
+        FROM summed
     """)
     return scale
 
