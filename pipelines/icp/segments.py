@@ -33,9 +33,14 @@ def _design(frame: pd.DataFrame, codes: dict[str, dict[str, int]], technologies:
         X[c] = frame[c].map(codes[c]).fillna(-1).astype(float)
     for c in NUMBERS:
         X[c] = frame[c].astype(float).fillna(-1.0)
-    tech_sets = frame["technologies"].fillna("").str.lower().str.split(";").map(lambda ts: {t.strip() for t in ts})
-    for t in technologies:
-        X[f"tech:{t}"] = tech_sets.map(lambda s, t=t.lower(): float(t in s))
+    # One flag per technology, vectorised: split the lists once, keep the wanted tokens, set their cells.
+    wanted = [t.lower() for t in technologies]
+    tokens = frame["technologies"].fillna("").str.lower().str.split(";").explode().str.strip()
+    hits = tokens[tokens.isin(wanted)]
+    flags = np.zeros((len(frame), len(wanted)))
+    flags[frame.index.get_indexer(hits.index), pd.Categorical(hits, categories=wanted).codes] = 1.0
+    for i, t in enumerate(technologies):
+        X[f"tech:{t}"] = flags[:, i]
     return X
 
 
