@@ -129,9 +129,10 @@ def _run(paths: Paths, wait_seconds: float, on_event: Callable[[str, str, float]
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / "last-refresh.log"
     # dbt's own console output goes to the log file; the terminal shows step progress only.
-    with refresh_lock(paths, wait_seconds=wait_seconds), DagsterInstance.get() as instance, \
+    run_id = make_new_run_id()
+    with refresh_lock(paths, wait_seconds=wait_seconds, refresh_id=run_id), DagsterInstance.get() as instance, \
             open(log_file, "w") as log, contextlib.redirect_stdout(log):
-        watcher = _StepWatcher(instance, make_new_run_id(), on_event)
+        watcher = _StepWatcher(instance, run_id, on_event)
         watcher.start()
         try:
             result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET,

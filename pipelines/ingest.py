@@ -101,9 +101,8 @@ def _parse(col: Column, v: str) -> str:
     """SQL that parses the text value `v` into the column's contract type (NULL when it does not parse)."""
     if col.type == "string":
         return f"lower({v})" if col.allowed else v
-    if col.type == "integer":
-        d = f"TRY_CAST({v} AS DECIMAL(38, 6))"
-        return f"CASE WHEN {d} = trunc({d}) THEN TRY_CAST({d} AS BIGINT) END"
+    if col.type == "integer":  # whole numbers, also written as 12.0
+        return f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+(\\.0*)?') THEN TRY_CAST({v} AS BIGINT) END"
     if col.type == "decimal":
         return f"CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END"
     if col.type == "boolean":
@@ -215,14 +214,12 @@ class Ingestor:
 
     # -- row rules -----------------------------------------------------------------------------------
     def _check(self, entity: Entity) -> None:
-        """Parse every column and record its problem (rule, reason), if any."""
-        parts = []
-        for c in entity.columns:
-            v = ident(c.name)
-            p = _parse(c, v)
-            parts.append(f"{p} AS {ident('p_' + c.name)}")
-            parts.append(f"{_problem(c, v, p)} AS {ident('e_' + c.name)}")
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, {', '.join(parts)} FROM land")
+        """Parse every column once and record its problem (rule, reason), if any."""
+        parsed = ", ".join(f"{_parse(c, ident(c.name))} AS {ident('p_' + c.name)}" for c in entity.columns)
+        problems = ", ".join(f"{_problem(c, ident(c.name), ident('p_' + c.name))} AS {ident('e_' + c.name)}"
+                             for c in entity.columns)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS "
+                         f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM land)")
 
     def _keys_and_references(self, entity: Entity) -> None:
         """Add the row-level verdict: the first reason a row is rejected, from columns, keys, accounts or currency."""
@@ -262,17 +259,26 @@ class Ingestor:
             rate = "fx.__rate"
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE verdict AS
-            WITH k AS (
-                SELECT *,
+            WITH k AS ({self._key_windows(pk)})
+            SELECT k.*, {rate} AS __rate, coalesce({', '.join(rules)}) AS __rejected
+            FROM k {' '.join(joins)}
+        """)
+
+    def _key_windows(self, pk: str) -> str:
+        """checked plus each row's place among the rows sharing its key (first row in its file, winning file).
+
+        The window functions are only needed when a key repeats; clean data takes the shortcut.
+        """
+        repeats = self.con.execute(f"SELECT count({pk}) <> count(DISTINCT {pk}) FROM checked").fetchone()[0]
+        if not repeats:
+            return ("SELECT *, 1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order, "
+                    "__file AS __winner_file FROM checked")
+        return f"""SELECT *,
                     row_number() OVER (PARTITION BY __file, {pk} ORDER BY __row) AS __dup_rank,
                     min(__row) OVER (PARTITION BY __file, {pk}) AS __first_row,
                     max(__file_order) OVER (PARTITION BY {pk}) AS __winner_order,
                     arg_max(__file, __file_order) OVER (PARTITION BY {pk}) AS __winner_file
-                FROM checked
-            )
-            SELECT k.*, {rate} AS __rate, coalesce({', '.join(rules)}) AS __rejected
-            FROM k {' '.join(joins)}
-        """)
+                FROM checked"""
 
     def _write(self, entity: Entity, report: EntityReport) -> None:
         """Write kept rows to raw.<table> and problems to raw.quarantine."""

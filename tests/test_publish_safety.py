@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.lock import holder
 from pipelines.paths import Paths
 from pipelines.publish import check_publication
 
@@ -112,7 +113,9 @@ def test_killed_refresh_leaves_publication_intact_and_next_refresh_succeeds(
 def test_a_second_refresh_on_the_same_home_is_refused_or_waits(refreshed_home: Paths, tmp_path: Path) -> None:
     paths = _home_copy(refreshed_home, tmp_path)
     first = _start_refresh(paths)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while holder(paths).get("pid") != first.pid and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the first refresh holds the lock
     refused = _start_refresh(paths)
     waiting = _start_refresh(paths, "--wait", "300")
     out_refused = refused.communicate(timeout=300)[0]
@@ -120,6 +123,7 @@ def test_a_second_refresh_on_the_same_home_is_refused_or_waits(refreshed_home: P
     out_waiting = waiting.communicate(timeout=400)[0]
     assert first.returncode == 0, out_first
     assert refused.returncode == 1
-    assert "another refresh is running on" in " ".join(out_refused.split())
+    message = " ".join(out_refused.split())
+    assert "another refresh is running on" in message and f"pid {first.pid}" in message
     assert waiting.returncode == 0, out_waiting
     assert _publication_state(paths)[1] == 3
