@@ -22,11 +22,10 @@ LandingOpt = typer.Option(None, "--landing", help="landing folder (default: $ICP
 ConfigOpt = typer.Option(None, "--config", help="icp.yaml to use (default: $ICP_CONFIG or ./icp.yaml)")
 
 
-def _use_config(config: Optional[Path]) -> None:
-    if config:
-        if not config.exists():
-            raise typer.BadParameter(f"config file {config} does not exist", param_hint="--config")
-        os.environ["ICP_CONFIG"] = str(config.resolve())
+def _config_file(config: Optional[Path]) -> Optional[Path]:
+    if config and not config.exists():
+        raise typer.BadParameter(f"config file {config} does not exist", param_hint="--config")
+    return config
 
 
 @app.command()
@@ -48,7 +47,7 @@ def demo(landing: Path = typer.Option(..., "--landing", help="folder to write th
     out.print(f"landing data: {summary.landing}\nplanted ICP:  {summary.truth}")
 
 
-def _refresh(paths: Paths, wait: float) -> bool:
+def _refresh(paths: Paths, wait: float, config: Optional[Path] = None) -> bool:
     from dagster_project.refresh import run_refresh
 
     interactive = sys.stderr.isatty() and not os.environ.get("CI")
@@ -62,7 +61,7 @@ def _refresh(paths: Paths, wait: float) -> bool:
     from pipelines.lock import RefreshRunning
 
     try:
-        outcome = run_refresh(paths, wait_seconds=wait, on_event=progress)
+        outcome = run_refresh(paths, wait_seconds=wait, on_event=progress, config=config)
     except RefreshRunning as exc:
         console.print(f"[red]refresh not started:[/red] {exc}")
         return False
@@ -83,13 +82,13 @@ def _refresh(paths: Paths, wait: float) -> bool:
 def refresh(landing: Optional[Path] = LandingOpt, home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
             wait: float = typer.Option(0, "--wait", help="seconds to wait for a refresh already running")) -> None:
     """Run the full refresh as the Dagster job icp_refresh; exit 1 on failure."""
-    _use_config(config)
+    config = _config_file(config)
     paths = Paths.resolve(home, landing)
     if not paths.landing.is_dir():
         console.print(f"[red]landing folder {paths.landing} does not exist[/red] "
                       "(set --landing or ICP_LANDING_DIR, or create demo data with `icp demo`)")
         raise typer.Exit(1)
-    if not _refresh(paths, wait):
+    if not _refresh(paths, wait, config):
         raise typer.Exit(1)
 
 

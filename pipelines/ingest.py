@@ -353,6 +353,6 @@ def _first_line(exc: Exception) -> str:
 
 
 def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str) -> dict[str, EntityReport]:
-    """Ingest every contract entity in dependency order (used by the CLI-free paths and tests)."""
+    """Ingest every contract entity in dependency order, outside Dagster (the assets ingest one entity each)."""
     ingestor = Ingestor(con, landing, refresh_id)
     return {name: ingestor.ingest(name) for name in ORDER}

@@ -137,9 +137,9 @@ def level_exprs(enc: Encoding) -> dict[str, str]:
     return exprs
 
 
-def levels_query(enc: Encoding, where: str = "true") -> str:
-    """SELECT account_id and one level column per attribute group."""
-    cols = ", ".join(f"{expr} AS {ident(g)}" for g, expr in level_exprs(enc).items())
+def levels_query(enc: Encoding, where: str = "true", extra: dict[str, str] | None = None) -> str:
+    """SELECT account_id, one level column per attribute group, and any `extra` columns (name -> SQL)."""
+    cols = ", ".join(f"{expr} AS {ident(g)}" for g, expr in {**level_exprs(enc), **(extra or {})}.items())
     return f"SELECT account_id, {cols} FROM {FEATURES} WHERE {where}"
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from pipelines.icp.labels import is_customer
+
 TIERS = ["A", "B", "C", "D"]
 
 
@@ -29,17 +31,18 @@ class BacktestResult:
     recall_top_30pct: float | None = None
 
 
-def split(features: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
-    """Boolean masks: accounts to train on (outcome known before cutoff), and to test on (decided after)."""
+def split(features: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Masks of the accounts to train on (outcome known before cutoff) and to test on (decided after), and
+    the test accounts' outcome (1 = won after the cutoff)."""
     won_at = pd.to_datetime(features["first_won_date"])
     last_closed = pd.to_datetime(features["last_closed_at"])
     since = pd.to_datetime(features["customer_since"])
     lost_only = (features["won_deals"] == 0) & (features["lost_deals"] > 0)
-    is_customer = features["lifecycle"].isin(["customer", "churned"])
-    train = (is_customer & (since < cutoff)) | (lost_only & (last_closed < cutoff))
+    train = (is_customer(features) & (since < cutoff)) | (lost_only & (last_closed < cutoff))
     first_decision = won_at.where(won_at.notna(), last_closed.where(lost_only))
-    test = first_decision.notna() & (first_decision >= cutoff) & ~train
-    return train.fillna(False), test.fillna(False)
+    test = (first_decision.notna() & (first_decision >= cutoff) & ~train).fillna(False)
+    won_after = won_at.notna() & won_at.ge(cutoff)
+    return train.fillna(False), test, won_after[test].astype(int)
 
 
 def tier_of(scores: np.ndarray | pd.Series, thresholds: list[float]) -> np.ndarray:

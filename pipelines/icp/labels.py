@@ -7,6 +7,11 @@ import pandas as pd
 from pipelines.config import Config
 
 
+def is_customer(features: pd.DataFrame) -> pd.Series:
+    """Accounts that bought: active customers and churned ones."""
+    return features["lifecycle"].isin(["customer", "churned"])
+
+
 def _rank(values: pd.Series) -> pd.Series:
     """Percentile rank in 0..1 (ties share their average rank); 0.5 when every value is the same."""
     if values.nunique(dropna=True) <= 1:

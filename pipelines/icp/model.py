@@ -15,7 +15,7 @@ import pandas as pd
 from pipelines.config import Config
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import Encoding, learn_encoding, levels_query, supervised_edges
-from pipelines.icp.labels import label_customers
+from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import Scorecard, combine, fit_declared, fit_learned, score_accounts
 from pipelines.icp.segments import assign, fit_segments
 
@@ -60,14 +60,14 @@ def _training_labels(features: pd.DataFrame, labels: pd.DataFrame, cfg: Config) 
     seasoned = features["tenure_months"].fillna(0) >= cfg.labels.min_tenure_months
     known = labels.index[seasoned.loc[labels.index] | labels["is_bad_fit"]]
     ideal.loc[known] = labels.loc[known, "is_ideal"].astype(float)
-    is_customer = features["lifecycle"].isin(["customer", "churned"])
-    lost_only = (features["won_deals"] == 0) & (features["lost_deals"] > 0) & ~is_customer
+    bought = is_customer(features)
+    lost_only = (features["won_deals"] == 0) & (features["lost_deals"] > 0) & ~bought
     win = pd.Series(np.nan, index=features.index)
-    win[is_customer | (features["won_deals"] > 0)] = 1.0
+    win[bought | (features["won_deals"] > 0)] = 1.0
     win[lost_only] = 0.0
     # 2 = ideal customer, 1 = other good customer, 0 = lost every deal or a bad fit.
     segment = pd.Series(np.nan, index=features.index)
-    segment[is_customer] = 1.0
+    segment[bought] = 1.0
     segment.loc[known] = np.where(labels.loc[known, "is_ideal"], 2.0, 1.0)
     segment.loc[labels.index[labels["is_bad_fit"]]] = 0.0
     segment[lost_only] = 0.0
@@ -140,7 +140,7 @@ def _segments(features: pd.DataFrame, y: pd.Series, labels: pd.DataFrame, enc: E
         leaves, label_of = np.zeros(len(features), dtype=int), {0: "all accounts"}
     f = features[["lifecycle", "won_deals", "lost_deals", "is_churned"]].copy()
     f["leaf"] = leaves
-    f["is_customer"] = f["lifecycle"].isin(["customer", "churned"])
+    f["is_customer"] = is_customer(f)
     f["is_ideal"] = labels["is_ideal"].reindex(f.index).astype("boolean").fillna(False).astype(bool)
     f["value_index"] = labels["value_index"].reindex(f.index)
     g = f.groupby("leaf")
@@ -183,11 +183,11 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     con.execute("CREATE SCHEMA IF NOT EXISTS scoring")
     features = con.execute(f"SELECT {FEATURE_COLUMNS} FROM marts.account_features ORDER BY account_id").df()
     as_of = pd.Timestamp(features["as_of"].max()) if len(features) else pd.Timestamp(scored_at)
-    is_customer = features["lifecycle"].isin(["customer", "churned"])
-    labels = label_customers(features[is_customer], cfg)
+    customers = is_customer(features)
+    labels = label_customers(features[customers], cfg)
     y = _training_labels(features, labels, cfg)
     enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y.segment, cfg)
-    card = _choose_scorecard(con, features, y, enc, cfg, int(is_customer.sum()), warnings)
+    card = _choose_scorecard(con, features, y, enc, cfg, int(customers.sum()), warnings)
     score_accounts(con, card, "true", "scoring.fit", cfg.declared_icp)
     fit = con.execute("SELECT account_id, fit_score, fit_probability, fit_baseline, reasons FROM scoring.fit").df()
     fit = features[["account_id"]].merge(fit, on="account_id", how="left")
@@ -198,7 +198,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     segment_id = pd.Series([leaf_to_id[leaf] for leaf in leaves], index=features.index)
     kind_of = dict(zip(seg["segment_id"], seg["kind"]))
 
-    thresholds = bt.tier_thresholds(fit.loc[is_customer, "fit_score"], cfg.scoring.tier_shares)
+    thresholds = bt.tier_thresholds(fit.loc[customers, "fit_score"], cfg.scoring.tier_shares)
     tiers = bt.tier_of(fit["fit_score"], thresholds)
     engagement = 100 * (1 - np.exp(-(features["engagement_points"].fillna(0) + 3 * features["open_opportunities"]) / 5.0))
     w = cfg.scoring.engagement_weight
@@ -218,7 +218,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
         "scored_at": scored_at, "model_version": card.version,
     })
-    scores.loc[~is_customer, "bad_fit_reason"] = np.where(bad_fit[~is_customer], "anti-ICP segment", None)
+    scores.loc[~customers, "bad_fit_reason"] = np.where(bad_fit[~customers], "anti-ICP segment", None)
     con.register("__scores", scores)
     con.execute("CREATE OR REPLACE TABLE scoring.account_scores AS SELECT * FROM __scores ORDER BY account_id")
     con.unregister("__scores")
@@ -232,7 +232,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     n_targets = _targets(con, features, cfg)
     result = _backtest(con, features, y, enc, cfg, card, as_of, warnings)
     _write_evaluation(con, result, card, cfg, scored_at, as_of, thresholds, features, enc)
-    return IcpResult(card.version, card.kind, len(features), int(is_customer.sum()), int(labels["is_ideal"].sum()),
+    return IcpResult(card.version, card.kind, len(features), int(customers.sum()), int(labels["is_ideal"].sum()),
                      n_targets, len(seg), result, warnings)
 
 
@@ -270,10 +270,8 @@ def _backtest(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: Trainin
               card: Scorecard, as_of: pd.Timestamp, warnings: list[str]) -> bt.BacktestResult:
     """Refit the same kind of scorecard on what was known before the cutoff; test on later decisions."""
     cutoff = as_of - pd.DateOffset(months=cfg.model.backtest_months)
-    train, test = bt.split(features, cutoff)
+    train, test, y_test = bt.split(features, cutoff)
     y_train = y.segment[train].dropna()
-    won_after = pd.to_datetime(features["first_won_date"]).ge(cutoff) & features["first_won_date"].notna()
-    y_test = won_after[test].astype(int)
     result = bt.BacktestResult(cutoff=cutoff, n_train=len(y_train), n_test=int(test.sum()), n_positive=int(y_test.sum()))
     if y_train.nunique() < 2 or test.sum() == 0 or card.kind == "uniform":
         warnings.append(f"backtest skipped: {len(y_train)} labelled accounts before {cutoff:%Y-%m-%d} "
@@ -298,8 +296,7 @@ def _evaluate_card(con: duckdb.DuckDBPyConnection, card: Scorecard, features: pd
     con.unregister("__bt_scope")
     s = features[["account_id"]].merge(con.execute("SELECT account_id, fit_score FROM __bt_fit").df(),
                                        on="account_id", how="left").set_index(features.index)["fit_score"]
-    is_customer = features["lifecycle"].isin(["customer", "churned"])
-    thresholds = bt.tier_thresholds(s[train & is_customer], cfg.scoring.tier_shares)
+    thresholds = bt.tier_thresholds(s[train & is_customer(features)], cfg.scoring.tier_shares)
     return bt.evaluate(s[test], y_test, bt.tier_of(s[test], thresholds))
 
 
@@ -308,10 +305,8 @@ def _write_evaluation(con: duckdb.DuckDBPyConnection, result: bt.BacktestResult,
                       enc: Encoding) -> None:
     declared = None
     if not cfg.declared_icp.is_empty and card.kind == "learned" and result.n_test:
-        train, test = bt.split(features, result.cutoff)
-        won_after = pd.to_datetime(features["first_won_date"]).ge(result.cutoff) & features["first_won_date"].notna()
-        declared = _evaluate_card(con, fit_declared(cfg.declared_icp, enc), features, train, test,
-                                  won_after[test].astype(int), cfg)
+        declared = _evaluate_card(con, fit_declared(cfg.declared_icp, enc), features,
+                                  *bt.split(features, result.cutoff), cfg)
     row = {
         "model_version": card.version, "model_kind": card.kind, "evaluated_at": scored_at,
         "cutoff_date": result.cutoff.date() if pd.notna(result.cutoff) else None, "as_of": as_of,

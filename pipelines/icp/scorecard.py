@@ -134,12 +134,13 @@ def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, 
     (the reasons are the largest contributions by absolute size).
     """
     groups = list(card.encoding.groups)
-    levels = levels_query(card.encoding, where)
     size_rule = _declared_size_sql(declared) if card.kind == "declared" and declared else None
+    extra = None
     if size_rule:
-        levels = levels.replace(" FROM ", f", {size_rule[1]} AS declared_size, "
-                                f"CASE WHEN {size_rule[0]} THEN 1.0 ELSE 0.0 END AS declared_size_points FROM ", 1)
+        extra = {"declared_size": size_rule[1],
+                 "declared_size_points": f"CASE WHEN {size_rule[0]} THEN 1.0 ELSE 0.0 END"}
         groups.append("declared_size")
+    levels = levels_query(card.encoding, where, extra)
     parts = []
     for g in groups:
         pts = "declared_size_points" if g == "declared_size" else _points_sql(card, g)

@@ -4,27 +4,11 @@ with source as (
     select * from {{ source('raw', 'crm_opportunities') }}
 ),
 
-renamed as (
+flagged as (
     select
-        opportunity_id,
-        account_id,
-        created_at,
-        stage,
-        close_date,
-        coalesce(
-            is_won,
-            lower(trim(stage)) in ('closed won', 'won')
-        ) as is_won,
-        coalesce(
-            is_closed,
-            is_won,
-            lower(trim(stage)) in ('closed won', 'won', 'closed lost', 'lost')
-        ) as is_closed,
-        amount,
-        currency,
-        amount_usd,
-        coalesce(opportunity_type, 'new_business') as opportunity_type,
-        lower(trim(lead_source)) as lead_source
+        *,
+        coalesce(is_won, lower(trim(stage)) in ('closed won', 'won')) as won_flag,
+        coalesce(is_closed, is_won, lower(trim(stage)) in ('closed won', 'won', 'closed lost', 'lost')) as closed_flag
     from source
 )
 
@@ -34,11 +18,11 @@ select
     created_at,
     stage,
     close_date,
-    is_closed,
-    is_won and is_closed as is_won,
+    closed_flag as is_closed,
+    won_flag and closed_flag as is_won,
     amount,
     currency,
     amount_usd,
-    opportunity_type,
-    lead_source
-from renamed
+    coalesce(opportunity_type, 'new_business') as opportunity_type,
+    lower(trim(lead_source)) as lead_source
+from flagged
