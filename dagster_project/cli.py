@@ -20,6 +20,8 @@ out = Console(width=None if sys.stdout.isatty() else 200)  # logs and pipes get 
 HomeOpt = typer.Option(None, "--home", help="ICP home (default: $ICP_HOME or ./.icp)")
 LandingOpt = typer.Option(None, "--landing", help="landing folder (default: $ICP_LANDING_DIR or <home>/landing)")
 ConfigOpt = typer.Option(None, "--config", help="icp.yaml to use (default: $ICP_CONFIG or ./icp.yaml)")
+MappingOpt = typer.Option(None, "--mapping", help="source mapping (default: $ICP_MAPPING, else <landing>/icp-mapping.yaml, "
+                          "else the presets whose folders are in the landing folder)")
 
 
 def _config_file(config: Optional[Path]) -> Optional[Path]:
@@ -47,8 +49,15 @@ def demo(landing: Path = typer.Option(..., "--landing", help="folder to write th
     out.print(f"landing data: {summary.landing}\nplanted ICP:  {summary.truth}")
 
 
-def _refresh(paths: Paths, wait: float, config: Optional[Path] = None) -> bool:
+def _refresh(paths: Paths, wait: float, config: Optional[Path] = None, mapping: Optional[Path] = None) -> bool:
     from dagster_project.refresh import run_refresh
+    from pipelines.mapping import MappingError, mapping_for
+
+    try:
+        found = mapping_for(paths.landing, mapping)
+    except MappingError as exc:
+        console.print(f"[red]refresh not started:[/red] {exc}", markup=True, highlight=False)
+        return False
 
     interactive = sys.stderr.isatty() and not os.environ.get("CI")
 
@@ -57,11 +66,12 @@ def _refresh(paths: Paths, wait: float, config: Optional[Path] = None) -> bool:
         if interactive or status != "STEP_SUCCESS":
             console.print(f"  {step:<56} {mark} {seconds:6.1f}s", highlight=False)
 
-    console.print(f"refreshing {paths.home} from {paths.landing}")
+    console.print(f"refreshing {paths.home} from {paths.landing}"
+                  + (f" through the mapping {found.source}" if found else ""), highlight=False)
     from pipelines.lock import RefreshRunning
 
     try:
-        outcome = run_refresh(paths, wait_seconds=wait, on_event=progress, config=config)
+        outcome = run_refresh(paths, wait_seconds=wait, on_event=progress, config=config, mapping=mapping)
     except RefreshRunning as exc:
         console.print(f"[red]refresh not started:[/red] {exc}")
         return False
@@ -80,6 +90,7 @@ def _refresh(paths: Paths, wait: float, config: Optional[Path] = None) -> bool:
 
 @app.command()
 def refresh(landing: Optional[Path] = LandingOpt, home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
+            mapping: Optional[Path] = MappingOpt,
             wait: float = typer.Option(0, "--wait", help="seconds to wait for a refresh already running")) -> None:
     """Run the full refresh as the Dagster job icp_refresh; exit 1 on failure."""
     config = _config_file(config)
@@ -88,7 +99,7 @@ def refresh(landing: Optional[Path] = LandingOpt, home: Optional[Path] = HomeOpt
         console.print(f"[red]landing folder {paths.landing} does not exist[/red] "
                       "(set --landing or ICP_LANDING_DIR, or create demo data with `icp demo`)")
         raise typer.Exit(1)
-    if not _refresh(paths, wait, config):
+    if not _refresh(paths, wait, config, mapping):
         raise typer.Exit(1)
 
 

@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from pipelines.ingest import AMOUNT_COLUMNS, ORDER, Ingestor, LandingError
+from pipelines.mapping import MappingError, mapping_for
 from pipelines.paths import Paths
 from pipelines.warehouse import warehouse
 from schemas.contract import Entity, landing_contract
@@ -23,6 +24,16 @@ OWNER = "team:data-engineering"
 
 def raw_key(entity: Entity) -> AssetKey:
     return AssetKey(["raw", entity.table])
+
+
+def _match_metadata(matched: dict[str, int]) -> dict:
+    """The share of rows matched to a CRM account, and how they were matched."""
+    total = sum(matched.values())
+    rate = (total - matched.get("unmatched", 0)) / total if total else 0.0
+    return {
+        "account_match_rate": MetadataValue.float(round(rate, 4)),
+        "account_matches": MetadataValue.md("\n".join(f"- {how}: {n:,}" for how, n in matched.items())),
+    }
 
 
 def _ingest_asset(entity: Entity) -> AssetsDefinition:
@@ -48,11 +59,14 @@ def _ingest_asset(entity: Entity) -> AssetsDefinition:
     def _ingest(context: AssetExecutionContext) -> MaterializeResult:
         paths = Paths.resolve()
         try:
+            mapping = mapping_for(paths.landing)
             with warehouse(paths) as con:
-                report = Ingestor(con, paths.landing, context.run_id).ingest(entity.name)
+                report = Ingestor(con, paths.landing, context.run_id, mapping).ingest(entity.name)
+        except MappingError as exc:
+            raise Failure(description=str(exc), metadata={"entity": entity.name}) from exc
         except LandingError as exc:
             raise Failure(description=str(exc), metadata={"entity": entity.name, "landing": str(paths.landing)}) from exc
-        return MaterializeResult(metadata={
+        metadata = {
             "files_read": len(report.files),
             "files": MetadataValue.md("\n".join(f"- `{f}`" for f in report.files) or "none (optional entity absent)"),
             "rows_read": report.rows_read,
@@ -62,8 +76,14 @@ def _ingest_asset(entity: Entity) -> AssetsDefinition:
             "values_nulled": report.values_nulled,
             "top_reasons": MetadataValue.md(
                 "\n".join(f"- {reason}: {n:,}" for reason, n in report.top_reasons) or "none"),
+            "rows_excluded_by_mapping": report.rows_excluded,
             "dagster/row_count": report.rows_kept,
-        })
+        }
+        if report.mapped_by:
+            metadata["mapped_by"] = report.mapped_by
+        if report.matched:
+            metadata.update(_match_metadata(report.matched))
+        return MaterializeResult(metadata=metadata)
 
     _ingest.__name__ = f"ingest_{entity.table}"
     return _ingest

@@ -109,11 +109,12 @@ class _StepWatcher(threading.Thread):
 
 
 def run_refresh(paths: Paths, wait_seconds: float = 0.0,
-                on_event: Callable[[str, str, float], None] | None = None, config: Path | None = None) -> RefreshOutcome:
-    """Run the full refresh once (with `config` as icp.yaml when given); returns its outcome instead of
-    raising on a pipeline failure. The process environment is left as it was."""
+                on_event: Callable[[str, str, float], None] | None = None, config: Path | None = None,
+                mapping: Path | None = None) -> RefreshOutcome:
+    """Run the full refresh once (with `config` as icp.yaml and `mapping` as the source mapping when given);
+    returns its outcome instead of raising on a pipeline failure. The process environment is left as it was."""
     prepare_instance(paths)
-    with paths.exported(config):
+    with paths.exported(config, mapping):
         return _run(paths, wait_seconds, on_event)
 
 

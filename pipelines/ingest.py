@@ -12,9 +12,11 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.mapped_sql import MappedEntity
+from pipelines.mapping import Mapping
+from pipelines.landing_files import EXTENSIONS, LandingError, first_line, ident, q, text_reader  # noqa: F401
 from schemas.contract import Column, Entity, landing_contract
 
-EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson")
 # Ingest order: reference data and accounts first, since other entities are checked against them.
 ORDER = ["reference/fx_rates", "crm/accounts", "crm/contacts", "crm/opportunities", "crm/activities",
          "billing/subscriptions", "billing/invoices", "support/tickets"]
@@ -23,10 +25,6 @@ TYPE_WORDS = {"integer": "an integer", "decimal": "a number", "boolean": "a bool
               "timestamp": "a timestamp"}
 QUARANTINE_COLUMNS = """refresh_id VARCHAR, entity VARCHAR, source_file VARCHAR, row_number BIGINT,
     primary_key VARCHAR, column_name VARCHAR, severity VARCHAR, reason VARCHAR, raw_record VARCHAR, rule VARCHAR"""
-
-
-class LandingError(RuntimeError):
-    """A file-level violation of the landing contract: the refresh stops and nothing is published."""
 
 
 @dataclass
@@ -40,17 +38,10 @@ class EntityReport:
     rows_rejected: int = 0
     rows_superseded: int = 0
     values_nulled: int = 0
+    rows_excluded: int = 0
+    matched: dict[str, int] = field(default_factory=dict)
+    mapped_by: str = ""
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
-
-
-def q(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def ident(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def entity_files(landing: Path, entity: Entity) -> list[Path]:
@@ -76,25 +67,6 @@ def landing_fingerprint(landing: Path) -> str:
                 st = p.stat()
                 h.update(f"{p.relative_to(landing).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
-
-
-def _reader(path: Path, columns: list[str] | None = None) -> tuple[str, str]:
-    """The DuckDB table function that reads a file as text, and its 1-based row-number expression.
-
-    CSV is read as VARCHAR with the contract's dialect pinned (no sniffed comment or skip lines: nothing is
-    dropped silently). JSON Lines are re-read with every key as VARCHAR once their keys (`columns`) are known.
-    """
-    name, p = path.name.lower(), q(str(path))
-    if name.endswith(".parquet"):
-        return f"read_parquet({p}, file_row_number = true)", "file_row_number + 1"
-    if name.endswith((".jsonl", ".ndjson")):
-        typed = ""
-        if columns is not None:
-            typed = ", columns = {" + ", ".join(f"{q(c)}: 'VARCHAR'" for c in columns) + "}"
-        return (f"read_json({p}, format = 'newline_delimited', records = true, sample_size = -1{typed})",
-                "row_number() OVER ()")
-    return (f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
-            f"skip = 0, comment = '')", "row_number() OVER ()")
 
 
 def _parse(col: Column, v: str) -> str:
@@ -146,12 +118,18 @@ def _problem(col: Column, v: str, p: str) -> str:
 
 
 class Ingestor:
-    """Ingests landing entities into a build database connection, one entity at a time."""
+    """Ingests landing entities into a build database connection, one entity at a time.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str):
+    An entity named in `mapping` is read from the mapping's files (pipelines/mapped_sql.py); every other
+    entity from `<landing>/<system>/<entity>.*`, as the landing contract lays out.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str,
+                 mapping: Mapping | None = None):
         self.con = con
         self.landing = Path(landing)
         self.refresh_id = refresh_id
+        self.mapping = mapping
         self.contract = landing_contract()
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
@@ -161,17 +139,29 @@ class Ingestor:
         """Ingest one entity; raises LandingError on a file-level violation or too many rejected rows."""
         entity = self.contract.entities[name]
         report = EntityReport(entity=name)
-        files = entity_files(self.landing, entity)
         self.con.execute(f"DELETE FROM raw.quarantine WHERE entity = {q(name)}")
+        mapped = None
+        if self.mapping is not None and name in self.mapping.entities:
+            mapped = MappedEntity(self.con, self.landing, self.mapping, entity)
+        files = mapped.files() if mapped else []
+        if not files:  # a mapping whose files are absent leaves the entity to the contract's own layout
+            mapped, files = None, entity_files(self.landing, entity)
         if not files:
             if entity.required:
                 stem = f"{self.landing}/{name}"
+                how = ""
+                if self.mapping is not None and name in self.mapping.entities:
+                    em = self.mapping.entities[name]
+                    how = (f"; the mapping {self.mapping.source} reads it from "
+                           f"{', '.join(em.files or self.mapping.entities[em.from_].files)}, which match no file")
                 raise LandingError(
                     f"{name}: required entity has no file; expected {stem}.csv (or .csv.gz, .parquet, .jsonl) "
-                    f"or a folder {stem}/ of such files, with columns {', '.join(c.name for c in entity.columns)}")
+                    f"or a folder {stem}/ of such files, with columns {', '.join(c.name for c in entity.columns)}"
+                    + how)
             self._create_empty(entity)
             return report
-        self._load_text(entity, files, report)
+        report.mapped_by = mapped.describe() if mapped else ""
+        self._load_text(entity, files, report, mapped)
         self._check(entity)
         self._keys_and_references(entity)
         self._write(entity, report)
@@ -179,38 +169,57 @@ class Ingestor:
         return report
 
     # -- reading -------------------------------------------------------------------------------------
-    def _load_text(self, entity: Entity, files: list[Path], report: EntityReport) -> None:
+    def _load_text(self, entity: Entity, files: list[Path], report: EntityReport,
+                   mapped: MappedEntity | None) -> None:
+        """Every file's rows into the temp table `land`: contract columns as trimmed text (NULL when empty),
+        with the file, its order and the row number, and (for mapped files) account match and exclusion."""
         cols = ", ".join(f"{ident(c.name)} VARCHAR" for c in entity.columns)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE land (__file VARCHAR, __file_order INTEGER, "
-                         f"__row BIGINT, {cols})")
+                         f"__row BIGINT, {cols}, __match VARCHAR, __match_reason VARCHAR, __excluded VARCHAR)")
         for order, path in enumerate(files):
             rel = path.relative_to(self.landing).as_posix()
-            reader, row_number = _reader(path)
+            reader, row_number = text_reader(path)
             try:
                 header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+                if path.name.lower().endswith((".jsonl", ".ndjson")):
+                    reader, row_number = text_reader(path, header)
+                if mapped is not None:
+                    sql = mapped.insert(path, order, reader, row_number, header)
+                else:
+                    sql = self._native_insert(entity, rel, order, reader, row_number, header)
+                self.con.execute(sql)
+            except (duckdb.BinderException, duckdb.ParserException) as exc:
+                if mapped is None:
+                    raise LandingError(f"{entity.name}: file {rel} cannot be read: {first_line(exc)}") from exc
+                raise LandingError(f"{mapped.describe()}: the mapping's SQL does not fit file {rel}: "
+                                   f"{first_line(exc)}") from exc
             except duckdb.Error as exc:
-                raise LandingError(f"{entity.name}: file {rel} cannot be read: {_first_line(exc)}") from exc
-            by_name: dict[str, str] = {}
-            for h in header:
-                by_name.setdefault(h.strip().lower(), h)
-            if path.name.lower().endswith((".jsonl", ".ndjson")):
-                reader, row_number = _reader(path, header)
-            missing = [c for c in entity.required_columns if c not in by_name]
-            if missing:
-                raise LandingError(
-                    f"{entity.name}: file {rel} lacks required column(s) {', '.join(missing)}; "
-                    f"it has {', '.join(header)}; the contract expects {', '.join(c.name for c in entity.columns)} "
-                    f"(required: {', '.join(entity.required_columns)})")
-            values = ", ".join(
-                f"NULLIF(trim(CAST({ident(by_name[c.name])} AS VARCHAR)), '')" if c.name in by_name else "NULL"
-                for c in entity.columns)
-            try:
-                self.con.execute(f"INSERT INTO land SELECT {q(rel)}, {order}, {row_number}, {values} "
-                                 f"FROM {reader}")
-            except duckdb.Error as exc:
-                raise LandingError(f"{entity.name}: file {rel} cannot be read: {_first_line(exc)}") from exc
+                raise LandingError(f"{entity.name}: file {rel} cannot be read: {first_line(exc)}") from exc
             report.files.append(rel)
+        if mapped is not None:
+            mapped.keep_first()
         report.rows_read = self.con.execute("SELECT count(*) FROM land").fetchone()[0]
+        report.matched = dict(self.con.execute(
+            "SELECT coalesce(__match, 'unmatched'), count(*) FROM land WHERE __excluded IS NULL "
+            "GROUP BY ALL ORDER BY ALL").fetchall()) if mapped is not None and mapped.em.account else {}
+
+    def _native_insert(self, entity: Entity, rel: str, order: int, reader: str, row_number: str,
+                       header: list[str]) -> str:
+        """The INSERT that loads a file in the contract's own shape (column names in any case)."""
+        by_name: dict[str, str] = {}
+        for h in header:
+            by_name.setdefault(h.strip().lower(), h)
+        missing = [c for c in entity.required_columns if c not in by_name]
+        if missing:
+            raise LandingError(
+                f"{entity.name}: file {rel} lacks required column(s) {', '.join(missing)}; "
+                f"it has {', '.join(header)}; the contract expects {', '.join(c.name for c in entity.columns)} "
+                f"(required: {', '.join(entity.required_columns)})")
+        values = ", ".join(
+            f"NULLIF(trim(CAST({ident(by_name[c.name])} AS VARCHAR)), '')" if c.name in by_name else "NULL"
+            for c in entity.columns)
+        return (f"INSERT INTO land SELECT {q(rel)}, {order}, {row_number}, {values}, NULL, NULL, NULL "
+                f"FROM {reader}")
 
     # -- row rules -----------------------------------------------------------------------------------
     def _check(self, entity: Entity) -> None:
@@ -229,7 +238,10 @@ class Ingestor:
             f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
             f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END"
             for c in required) + ")"
-        joins, rules = [], [column_problem]
+        excluded = "CASE WHEN __excluded IS NOT NULL THEN {'column': NULL, 'rule': 'excluded', 'reason': __excluded} END"
+        unmatched = ("CASE WHEN __match_reason IS NOT NULL THEN "
+                     "{'column': 'account_id', 'rule': 'unmatched', 'reason': __match_reason} END")
+        joins, rules = [], [excluded, unmatched, column_problem]
         rules.append(
             f"CASE WHEN __dup_rank > 1 THEN {{'column': {q(entity.primary_key)}, 'rule': 'duplicate', "
             f"'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || {q(chr(39) + ' repeats row ')} "
@@ -306,7 +318,8 @@ class Ingestor:
             f"{ident('e_' + c.name)}.rule, __file_order FROM verdict "
             f"WHERE __rejected IS NULL AND {ident('e_' + c.name)} IS NOT NULL"
             for c in entity.columns if not c.required and _can_fail(c))
-        rejected = (f"SELECT {common}, __rejected.column AS column_name, 'rejected' AS severity, "
+        rejected = (f"SELECT {common}, __rejected.column AS column_name, "
+                    f"CASE __rejected.rule WHEN 'excluded' THEN 'excluded' ELSE 'rejected' END AS severity, "
                     f"__rejected.reason AS reason, {raw_json} AS raw_record, __rejected.rule AS rule, __file_order "
                     f"FROM verdict WHERE __rejected IS NOT NULL")
         union = rejected + (f" UNION ALL {nulled}" if nulled else "")
@@ -315,11 +328,13 @@ class Ingestor:
         counts = self.con.execute(f"""
             SELECT count(*) FILTER (severity = 'rejected' AND rule <> 'superseded'),
                    count(*) FILTER (rule = 'superseded'),
-                   count(*) FILTER (severity = 'nulled')
+                   count(*) FILTER (severity = 'nulled'),
+                   count(*) FILTER (severity = 'excluded')
             FROM raw.quarantine WHERE entity = {q(entity.name)}""").fetchone()
-        report.rows_rejected, report.rows_superseded, report.values_nulled = counts
-        report.rows_kept = report.rows_read - report.rows_rejected - report.rows_superseded
-        report.top_reasons = [(f"{col} {rule}", n) for col, rule, n in self.con.execute(f"""
+        report.rows_rejected, report.rows_superseded, report.values_nulled, report.rows_excluded = counts
+        report.rows_kept = (report.rows_read - report.rows_rejected - report.rows_superseded
+                            - report.rows_excluded)
+        report.top_reasons = [(f"{col} {rule}" if col else rule, n) for col, rule, n in self.con.execute(f"""
             SELECT column_name, rule, count(*) AS n FROM raw.quarantine WHERE entity = {q(entity.name)}
             GROUP BY ALL ORDER BY n DESC, column_name, rule LIMIT 5""").fetchall()]
 
@@ -347,12 +362,8 @@ class Ingestor:
                          f"_source_file VARCHAR, _row_number BIGINT)")
 
 
-def _first_line(exc: Exception) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return " ".join(lines[:3])[:400]
-
-
-def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str) -> dict[str, EntityReport]:
+def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str,
+               mapping: Mapping | None = None) -> dict[str, EntityReport]:
     """Ingest every contract entity in dependency order, outside Dagster (the assets ingest one entity each)."""
-    ingestor = Ingestor(con, landing, refresh_id)
+    ingestor = Ingestor(con, landing, refresh_id, mapping)
     return {name: ingestor.ingest(name) for name in ORDER}

@@ -1,0 +1,45 @@
+"""Reading landing files: DuckDB table functions that read every value as text, and SQL quoting helpers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson")
+
+
+class LandingError(RuntimeError):
+    """A file-level violation of the landing contract: the refresh stops and nothing is published."""
+
+
+def q(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def text_reader(path: Path, columns: list[str] | None = None) -> tuple[str, str]:
+    """The DuckDB table function that reads a file as text, and its 1-based row-number expression.
+
+    CSV is read as VARCHAR with the contract's dialect pinned (no sniffed comment or skip lines: nothing is
+    dropped silently). JSON Lines are re-read with every key as VARCHAR once their keys (`columns`) are known.
+    """
+    name, p = path.name.lower(), q(str(path))
+    if name.endswith(".parquet"):
+        return f"read_parquet({p}, file_row_number = true)", "file_row_number + 1"
+    if name.endswith((".jsonl", ".ndjson")):
+        typed = ""
+        if columns is not None:
+            typed = ", columns = {" + ", ".join(f"{q(c)}: 'VARCHAR'" for c in columns) + "}"
+        return (f"read_json({p}, format = 'newline_delimited', records = true, sample_size = -1{typed})",
+                "row_number() OVER ()")
+    return (f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
+            f"skip = 0, comment = '')", "row_number() OVER ()")
+
+
+def first_line(exc: Exception) -> str:
+    """The first lines of a DuckDB error, short enough for a message."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:3])[:400]
