@@ -77,6 +77,7 @@ def _ingest_asset(entity: Entity) -> AssetsDefinition:
             "top_reasons": MetadataValue.md(
                 "\n".join(f"- {reason}: {n:,}" for reason, n in report.top_reasons) or "none"),
             "rows_excluded_by_mapping": report.rows_excluded,
+            "rows_unmatched": report.rows_unmatched,
             "dagster/row_count": report.rows_kept,
         }
         if report.mapped_by:

@@ -39,6 +39,7 @@ class EntityReport:
     rows_superseded: int = 0
     values_nulled: int = 0
     rows_excluded: int = 0
+    rows_unmatched: int = 0
     matched: dict[str, int] = field(default_factory=dict)
     mapped_by: str = ""
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
@@ -166,6 +167,8 @@ class Ingestor:
         self._keys_and_references(entity)
         self._write(entity, report)
         self._enforce_threshold(entity, report)
+        if mapped is not None:
+            self._enforce_match_rate(mapped, report)
         return report
 
     # -- reading -------------------------------------------------------------------------------------
@@ -326,14 +329,16 @@ class Ingestor:
         self.con.execute(f"INSERT INTO raw.quarantine SELECT * EXCLUDE (__file_order) FROM ({union}) "
                          f"ORDER BY __file_order, row_number, severity, column_name")
         counts = self.con.execute(f"""
-            SELECT count(*) FILTER (severity = 'rejected' AND rule <> 'superseded'),
+            SELECT count(*) FILTER (severity = 'rejected' AND rule NOT IN ('superseded', 'unmatched')),
                    count(*) FILTER (rule = 'superseded'),
                    count(*) FILTER (severity = 'nulled'),
-                   count(*) FILTER (severity = 'excluded')
+                   count(*) FILTER (severity = 'excluded'),
+                   count(*) FILTER (rule = 'unmatched')
             FROM raw.quarantine WHERE entity = {q(entity.name)}""").fetchone()
-        report.rows_rejected, report.rows_superseded, report.values_nulled, report.rows_excluded = counts
+        (report.rows_rejected, report.rows_superseded, report.values_nulled, report.rows_excluded,
+         report.rows_unmatched) = counts
         report.rows_kept = (report.rows_read - report.rows_rejected - report.rows_superseded
-                            - report.rows_excluded)
+                            - report.rows_excluded - report.rows_unmatched)
         report.top_reasons = [(f"{col} {rule}" if col else rule, n) for col, rule, n in self.con.execute(f"""
             SELECT column_name, rule, count(*) AS n FROM raw.quarantine WHERE entity = {q(entity.name)}
             GROUP BY ALL ORDER BY n DESC, column_name, rule LIMIT 5""").fetchall()]
@@ -343,7 +348,7 @@ class Ingestor:
         if report.rows_read and report.rows_rejected / report.rows_read > limit:
             examples = self.con.execute(f"""
                 SELECT reason, count(*) AS n FROM raw.quarantine
-                WHERE entity = {q(entity.name)} AND severity = 'rejected' AND rule <> 'superseded'
+                WHERE entity = {q(entity.name)} AND severity = 'rejected' AND rule NOT IN ('superseded', 'unmatched')
                 GROUP BY reason ORDER BY n DESC, reason LIMIT 3""").fetchall()
             kinds = Counter({k: n for k, n in report.top_reasons})
             raise LandingError(
@@ -351,6 +356,16 @@ class Ingestor:
                 f"({report.rows_rejected / report.rows_read:.1%}, more than the allowed {limit:.0%}); "
                 f"most common problems: {', '.join(f'{k} ({n:,})' for k, n in kinds.most_common(3))}; "
                 f"for example: {'; '.join(r for r, _ in examples)}")
+
+    def _enforce_match_rate(self, mapped: MappedEntity, report: EntityReport) -> None:
+        """Stop when too few rows found their CRM account: the matching, not the data, is likely wrong."""
+        limit = mapped.em.account.max_unmatched_share if mapped.em.account else 1.0
+        considered = report.rows_read - report.rows_excluded
+        if considered and report.rows_unmatched / considered > limit:
+            raise LandingError(
+                f"{mapped.describe()}: {report.rows_unmatched:,} of {considered:,} rows match no CRM account "
+                f"({report.rows_unmatched / considered:.0%}, more than max_unmatched_share {limit:.0%}); "
+                f"check {mapped.key('account')} (id map, e-mail and domain columns) and the CRM accounts' domains")
 
     def _create_empty(self, entity: Entity) -> None:
         sql_types = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN",

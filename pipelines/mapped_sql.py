@@ -24,6 +24,7 @@ MACROS = [
     r"""CREATE OR REPLACE TEMP MACRO icp_domain(x) AS nullif(regexp_replace(regexp_replace(split_part(
         regexp_replace(lower(trim(CAST(x AS VARCHAR))), '^[a-z]+://', ''), '/', 1), '^www\.', ''), ':[0-9]+$', ''), '')""",
 ]
+NO_IDS = "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS account_id WHERE false)"  # an empty id map
 TYPE_MISMATCH = ("Could not choose a best candidate function", "No function matches")
 
 
@@ -161,15 +162,19 @@ class MappedEntity:
             if "*" in spec.values:
                 other = "NULL" if spec.values["*"] is None else q(spec.values["*"])
             v = f"CASE lower({v}) {whens} ELSE {other} END"
-        if spec.format:
+        if spec.split:
+            v = f"NULLIF(trim(split_part({v}, {q(spec.split)}, 1)), '')"
+        if spec.format == "epoch":
+            v = f"coalesce(strftime(to_timestamp(num({v})), '%Y-%m-%d %H:%M:%S'), {v})"
+        elif spec.format:
             v = f"coalesce(strftime(try_strptime({v}, {q(spec.format)}), '%Y-%m-%d %H:%M:%S'), {v})"
         return v
 
     def _join(self, join: Join, cols: Header, rel: str) -> str:
-        on = cols.find(join.on)
+        on = next((found for found in map(cols.find, join.on) if found), None)
         if on is None:
-            raise LandingError(f"{self.entity.name}: {self.key('join', join.as_, 'on')} names column {join.on}, "
-                               f"which file {rel} lacks; it has {', '.join(cols.names)}")
+            raise LandingError(f"{self.entity.name}: {self.key('join', join.as_, 'on')} names column "
+                               f"{' or '.join(join.on)}, which file {rel} lacks; it has {', '.join(cols.names)}")
         files = matching_files(self.landing, join.files)
         if not files:
             raise LandingError(f"{self.entity.name}: {self.key('join', join.as_, 'files')} "
@@ -178,10 +183,10 @@ class MappedEntity:
         for f in files:
             reader, row_number = text_reader(f)
             header = Header([r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()])
-            key = header.find(join.key or join.on)
+            key = header.find(join.key or on)
             if key is None:
                 raise LandingError(f"{self.entity.name}: {self.key('join', join.as_, 'key')}: file "
-                                   f"{f.relative_to(self.landing).as_posix()} has no column {join.key or join.on}")
+                                   f"{f.relative_to(self.landing).as_posix()} has no column {join.key or on}")
             parts.append(f"SELECT trim({ident(key)}) AS __k, {row_number} AS __r, j AS {ident(join.as_)} "
                          f"FROM {reader} j")
         union = " UNION ALL BY NAME ".join(parts)
@@ -215,7 +220,7 @@ class MappedEntity:
         method = ("CASE WHEN __im.account_id IS NOT NULL THEN 'id_map' WHEN __ce.account_id IS NOT NULL THEN 'email' "
                   "WHEN __ed.account_id IS NOT NULL THEN 'email_domain' "
                   "WHEN __dd.account_id IS NOT NULL THEN 'domain' END")
-        id_map_name = match.id_map.file if match.id_map else None
+        id_map_name = match.id_map.file if match.id_map and "__icp_id_map" in lookups["id_map"] else None
         tried = ", ".join([
             f"'id ''' || {id_sql} || '''" + (f" (not in {id_map_name})'" if id_map_name else "'"),
             f"'e-mail ''' || {email} || ''''",
@@ -239,7 +244,7 @@ class MappedEntity:
                 SELECT lower(trim(email)) AS email, min(account_id) AS account_id FROM raw.crm_contacts
                 WHERE email IS NOT NULL GROUP BY ALL HAVING count(DISTINCT account_id) = 1""")
             emails = "__icp_contact_emails"
-        id_map = "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS account_id WHERE false)"
+        id_map = NO_IDS
         spec = self.em.account.id_map
         if spec is not None:
             id_map = self._id_map(spec)
@@ -247,6 +252,8 @@ class MappedEntity:
 
     def _id_map(self, spec: IdMap) -> str:
         files = matching_files(self.landing, [spec.file])
+        if not files and not spec.required:
+            return NO_IDS
         if not files:
             raise LandingError(f"{self.entity.name}: {self.key('account', 'id_map', 'file')} ({spec.file}) "
                                f"matches no file under {self.landing}")

@@ -41,7 +41,9 @@ class ColumnSpec(_Strict):
     value: str | None = None
     values: dict[str, str | None] | None = Field(
         None, description="source value -> contract value, matched case-insensitively; '*' maps every other value")
-    format: str | None = Field(None, description="strptime format of a date or timestamp, e.g. '%d/%m/%Y'")
+    split: str | None = Field(None, description="the value is a list with this separator: take its first item")
+    format: str | None = Field(None, description="strptime format of a date or timestamp, e.g. '%d/%m/%Y', or "
+                                                 "'epoch' for seconds since 1970 (as Stripe's API gives them)")
     optional: bool = Field(False, description="a missing source column gives null instead of an error")
 
     @field_validator("column", mode="before")
@@ -68,10 +70,10 @@ class Join(_Strict):
 
     files: list[str]
     as_: str = Field(alias="as", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    on: str = Field(description="the source column to join on")
+    on: list[str] = Field(description="the source column to join on (or the first present of several)")
     key: str | None = Field(None, description="the joined file's column (default: the same name as `on`)")
 
-    @field_validator("files", mode="before")
+    @field_validator("files", "on", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
@@ -102,6 +104,7 @@ class IdMap(_Strict):
     file: str
     id: str = "source_id"
     account_id: str = "account_id"
+    required: bool = Field(True, description="false: no file is the same as an empty map (used by presets)")
 
 
 class AccountMatch(_Strict):
@@ -112,6 +115,9 @@ class AccountMatch(_Strict):
     id_map: IdMap | None = None
     email: ColumnSpec | None = None
     domain: ColumnSpec | None = None
+    max_unmatched_share: float = Field(
+        0.5, ge=0, le=1, description="more unmatched rows than this stops the refresh (matching looks broken); "
+                                     "unmatched rows do not count toward the contract's max_rejected_share")
 
     @model_validator(mode="after")
     def _something_to_match(self) -> "AccountMatch":
