@@ -80,8 +80,12 @@ def _refresh(paths: Paths, wait: float, config: Optional[Path] = None, mapping: 
     if outcome.success:
         console.print(f"refresh {outcome.run_id} published in {outcome.seconds:.1f}s")
         return True
-    console.print(f"[red]refresh failed[/red] in step [bold]{outcome.failed_step}[/bold] "
-                  f"(run {outcome.run_id}); nothing was published, the previous publication is unchanged.")
+    if outcome.failed_step and outcome.failed_step.startswith("serving__report"):
+        console.print(f"[yellow]the new publication is live[/yellow], but writing the report failed "
+                      f"(run {outcome.run_id}).")
+    else:
+        console.print(f"[red]refresh failed[/red] in step [bold]{outcome.failed_step}[/bold] "
+                      f"(run {outcome.run_id}); nothing was published, the previous publication is unchanged.")
     if outcome.error:
         console.print(outcome.error, markup=False, highlight=False)
     console.print(f"details: the run in the Dagster UI (make ui), and {outcome.log_file}")
@@ -163,6 +167,49 @@ def status(home: Optional[Path] = HomeOpt) -> None:
                   f"recall in top 30% {fmt(ev[2], '.0%')} on {ev[3]:,} accounts")
     out.print(f"target list:    {n_targets:,} accounts")
     _where(paths)
+
+
+@app.command()
+def explain(account_id: str = typer.Argument(..., help="the account's id (crm/accounts.account_id)"),
+            home: Optional[Path] = HomeOpt,
+            as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")) -> None:
+    """Explain one account's fit score: every attribute's contribution, tier, segment, engagement, priority."""
+    import json
+
+    from pipelines.explain import UnknownAccount, explain as explain_account
+
+    paths = Paths.resolve(home)
+    db = paths.serving / "icp.duckdb"
+    if not db.exists():
+        console.print(f"no publication yet in {paths.home} (run `icp refresh`)")
+        raise typer.Exit(1)
+    try:
+        e = explain_account(db, account_id)
+    except UnknownAccount as exc:
+        console.print(f"[red]no account {exc.account_id!r}[/red] in {db}", highlight=False)
+        if exc.closest:
+            console.print("closest matches by name or id:")
+            for i, name in exc.closest:
+                console.print(f"  {i}  {name}", highlight=False, markup=False)
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(e.as_dict(), default=str, indent=2))
+        return
+    term = Console(width=80)
+    rank = f"#{e.rank:,} on the target list" if e.rank else "not on the target list"
+    term.print(f"[bold]{e.account_name}[/bold] ({e.account_id}), {e.lifecycle}, {rank}", highlight=False)
+    term.print(f"fit {e.fit_score:.1f} (tier {e.fit_tier}) · engagement {e.engagement_score:.1f} · "
+               f"priority {e.priority_score:.1f}", highlight=False)
+    term.print(f"segment: {e.segment} ({e.segment_kind})", highlight=False)
+    table = Table(title=f"fit score = baseline + contributions ({e.model_version})", width=80)
+    table.add_column("attribute", overflow="fold", ratio=2)
+    table.add_column("this account", overflow="fold", ratio=3)
+    table.add_column("points", justify="right", ratio=1)
+    table.add_row("baseline", "", f"{e.baseline:.1f}")
+    for c in e.contributions:
+        table.add_row(c.attribute, c.level, f"{c.points:+.1f}")
+    table.add_row("[bold]fit score[/bold]", "", f"[bold]{e.fit_score:.1f}[/bold]")
+    term.print(table)
 
 
 @app.command()

@@ -7,11 +7,11 @@ from dagster_project.checks import account_features_schema, published_tables_exp
 from dagster_project.dbt_assets import DBT_PROJECT, dbt_executable, icp_dbt_models
 from dagster_project.ingest_assets import INGEST_ASSETS
 from dagster_project.jobs import icp_refresh
-from dagster_project.publish_asset import serving_publication
+from dagster_project.publish_asset import icp_report, serving_publication
 from dagster_project.scoring_assets import icp_model
 
 defs = Definitions(
-    assets=[*INGEST_ASSETS, icp_dbt_models, icp_model, serving_publication],
+    assets=[*INGEST_ASSETS, icp_dbt_models, icp_model, serving_publication, icp_report],
     asset_checks=[account_features_schema, published_tables_expectations],
     jobs=[icp_refresh],
     schedules=[nightly_refresh],

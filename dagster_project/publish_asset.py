@@ -2,24 +2,26 @@
 
 from datetime import datetime, timezone
 
+import duckdb
+
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dagster_project.ingest_assets import INGEST_ASSETS
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
 from pipelines.paths import Paths
 from pipelines.publish import publish
-from pipelines.report import write_report
+from pipelines.config import load_config
+from pipelines.report import previous_publication, write_report
 from pipelines.warehouse import warehouse
 
 OWNER = "team:data-engineering"
 
 
 def _ingested(con) -> tuple[int, int]:
-    kept = sum(con.execute(f"SELECT count(*) FROM raw.{t}").fetchone()[0] for (t,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' AND table_name <> 'quarantine'"
-    ).fetchall())
-    rejected = con.execute("SELECT count(*) FROM raw.quarantine WHERE severity = 'rejected'").fetchone()[0]
-    return kept + rejected, rejected
+    """Rows read from the landing files, and rows rejected (unmatched included), in this refresh."""
+    read, rejected = con.execute("SELECT coalesce(sum(rows_read), 0), coalesce(sum(rows_rejected + rows_unmatched), 0) "
+                                 "FROM raw.ingest_summary").fetchone()
+    return int(read), int(rejected)
 
 
 @asset(
@@ -39,9 +41,7 @@ def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
     with warehouse(paths) as con:
         rows_ingested, rows_rejected = _ingested(con)
         pub = publish(con, paths, context.run_id, started, rows_ingested, rows_rejected)
-    report = write_report(pub.duckdb_path, paths.reports, context.run_id)
     return MaterializeResult(metadata={
-        "report": MetadataValue.path(str(report)),
         "data_docs": MetadataValue.path(str(paths.reports / "data_docs" / "index.html")),
         "refresh_id": context.run_id,
         "serving_duckdb": MetadataValue.path(str(paths.serving / "icp.duckdb")),
@@ -50,4 +50,39 @@ def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
         "rows_ingested": rows_ingested,
         "rows_rejected": rows_rejected,
         "tables": MetadataValue.md("\n".join(f"- {t}: {n:,} rows" for t, n in pub.tables.items())),
+    })
+
+
+@asset(
+    key=AssetKey(["serving", "report"]),
+    deps=[serving_publication],
+    group_name="publish",
+    kinds={"html"},
+    owners=["team:revops"],
+    description="The ICP report: one self-contained HTML file (<home>/reports/icp-report.html, the last "
+                "few kept by date) with the ICP in words, the backtest evidence, what drives fit, score "
+                "distributions, the top targets, what changed and data quality.",
+)
+def icp_report(context: AssetExecutionContext) -> MaterializeResult:
+    paths = Paths.resolve()
+    db = paths.serving / "icp.duckdb"
+    previous = previous_publication(paths.publications, db, context.run_id)
+    report, n_charts = write_report(db, paths.reports, context.run_id, load_config().declared_icp, previous)
+    with duckdb.connect(str(db), read_only=True) as con:
+        segments = con.execute("""SELECT segment_label AS segment, kind, n_accounts AS accounts,
+                                         round(ideal_rate * 100, 1) AS ideal_pct, round(lift, 2) AS lift,
+                                         round(win_rate * 100, 1) AS win_pct, round(churn_rate * 100, 1) AS churn_pct
+                                  FROM icp_segments ORDER BY segment_id""").df()
+        ev = con.execute("SELECT auc, lift_top_vs_bottom, recall_top_30pct FROM model_evaluation").fetchone()
+        n_targets = con.execute("SELECT count(*) FROM target_accounts").fetchone()[0]
+    number = lambda v: MetadataValue.float(float("nan") if v is None else float(v))  # noqa: E731
+    return MaterializeResult(metadata={
+        "report": MetadataValue.path(str(report)),
+        "report_url": MetadataValue.url(report.as_uri()),
+        "icp_segments": MetadataValue.md(segments.to_markdown(index=False)),
+        "charts": n_charts,
+        "target_accounts": n_targets,
+        "backtest_auc": number(ev[0]),
+        "lift_top_vs_bottom": number(ev[1]),
+        "recall_top_30pct": number(ev[2]),
     })

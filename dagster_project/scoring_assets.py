@@ -17,6 +17,9 @@ SCORING_TABLES = {
     "target_accounts": "Prospects (and win-back accounts) ranked by priority, bad fits left out.",
     "model_evaluation": "Out-of-time backtest of the model behind this refresh.",
     "model_evaluation_tiers": "Backtest conversion per fit tier.",
+    "model_evaluation_gain": "Backtest cumulative gain: share of conversions found by calling the top share of accounts.",
+    "fit_scorecard": "The fit scorecard: points per attribute level.",
+    "fit_attributes": "How each scorecard attribute reads an account's level (for icp explain).",
 }
 
 

@@ -23,6 +23,8 @@ ORDER = ["reference/fx_rates", "crm/accounts", "crm/contacts", "crm/opportunitie
 AMOUNT_COLUMNS = {"crm/opportunities": "amount", "billing/subscriptions": "mrr", "billing/invoices": "amount"}
 TYPE_WORDS = {"integer": "an integer", "decimal": "a number", "boolean": "a boolean", "date": "a date",
               "timestamp": "a timestamp"}
+SUMMARY_COLUMNS = """entity VARCHAR, files BIGINT, rows_read BIGINT, rows_kept BIGINT, rows_rejected BIGINT,
+    rows_superseded BIGINT, rows_excluded BIGINT, rows_unmatched BIGINT, values_nulled BIGINT, mapped_by VARCHAR"""
 QUARANTINE_COLUMNS = """refresh_id VARCHAR, entity VARCHAR, source_file VARCHAR, row_number BIGINT,
     primary_key VARCHAR, column_name VARCHAR, severity VARCHAR, reason VARCHAR, raw_record VARCHAR, rule VARCHAR"""
 
@@ -135,6 +137,7 @@ class Ingestor:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.quarantine ({QUARANTINE_COLUMNS})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.ingest_summary ({SUMMARY_COLUMNS})")
 
     def ingest(self, name: str) -> EntityReport:
         """Ingest one entity; raises LandingError on a file-level violation or too many rejected rows."""
@@ -160,7 +163,7 @@ class Ingestor:
                     f"or a folder {stem}/ of such files, with columns {', '.join(c.name for c in entity.columns)}"
                     + how)
             self._create_empty(entity)
-            return report
+            return self._summarise(report)
         report.mapped_by = mapped.describe() if mapped else ""
         self._load_text(entity, files, report, mapped)
         self._check(entity)
@@ -169,6 +172,15 @@ class Ingestor:
         self._enforce_threshold(entity, report)
         if mapped is not None:
             self._enforce_match_rate(mapped, report)
+        return self._summarise(report)
+
+    def _summarise(self, report: EntityReport) -> EntityReport:
+        """Record the entity's counts in raw.ingest_summary (published as ingest_summary)."""
+        self.con.execute("DELETE FROM raw.ingest_summary WHERE entity = ?", [report.entity])
+        self.con.execute("INSERT INTO raw.ingest_summary VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            report.entity, len(report.files), report.rows_read, report.rows_kept, report.rows_rejected,
+            report.rows_superseded, report.rows_excluded, report.rows_unmatched, report.values_nulled,
+            report.mapped_by or None])
         return report
 
     # -- reading -------------------------------------------------------------------------------------

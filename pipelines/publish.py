@@ -54,7 +54,11 @@ def _sources(has_previous: bool) -> dict[str, str]:
         "account_features": "SELECT * FROM marts.account_features",
         "model_evaluation": "SELECT * FROM scoring.model_evaluation",
         "model_evaluation_tiers": "SELECT * FROM scoring.model_evaluation_tiers",
+        "model_evaluation_gain": "SELECT * FROM scoring.model_evaluation_gain",
+        "fit_scorecard": "SELECT * FROM scoring.fit_scorecard",
+        "fit_attributes": "SELECT * FROM scoring.fit_attributes",
         "quarantine": "SELECT * FROM raw.quarantine",
+        "ingest_summary": "SELECT * FROM raw.ingest_summary ORDER BY entity",
         "target_accounts_history": history + """
             SELECT $refresh_id AS refresh_id, scored_at, account_id, rank, fit_score, fit_tier, priority_score
             FROM scoring.target_accounts""",

@@ -29,6 +29,7 @@ class BacktestResult:
     bottom_tier_rate: float | None = None
     lift_top_vs_bottom: float | None = None
     recall_top_30pct: float | None = None
+    gain: pd.DataFrame = field(default_factory=pd.DataFrame)  # share_contacted, share_converted, lift
 
 
 def split(features: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -80,4 +81,14 @@ def evaluate(scores: pd.Series, y: pd.Series, tiers: np.ndarray) -> BacktestResu
         order = np.argsort(-s, kind="mergesort")
         top = order[: int(np.ceil(0.3 * len(s)))]
         res.recall_top_30pct = float(y[top].sum() / y.sum())
+        res.gain = gain_curve(y[order])
     return res
+
+
+def gain_curve(y_by_score: np.ndarray, steps: int = 20) -> pd.DataFrame:
+    """Cumulative gain: calling the top share of test accounts by score finds this share of the conversions;
+    lift is that share over the share called (1 = no better than calling at random)."""
+    n, positives = len(y_by_score), y_by_score.sum()
+    shares = np.arange(1, steps + 1) / steps
+    found = np.array([y_by_score[: int(np.ceil(k * n))].sum() for k in shares]) / positives
+    return pd.DataFrame({"share_contacted": shares, "share_converted": found, "lift": found / shares})

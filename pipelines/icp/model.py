@@ -16,7 +16,7 @@ from pipelines.config import Config
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import Encoding, learn_encoding, levels_query, supervised_edges
 from pipelines.icp.labels import is_customer, label_customers
-from pipelines.icp.scorecard import Scorecard, combine, fit_declared, fit_learned, score_accounts
+from pipelines.icp.scorecard import Scorecard, combine, fit_declared, fit_learned, score_accounts, write_scorecard
 from pipelines.icp.segments import assign, fit_segments
 
 FEATURE_COLUMNS = """account_id, account_name, domain, industry, employee_count, annual_revenue, country, region,
@@ -188,7 +188,8 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     y = _training_labels(features, labels, cfg)
     enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y.segment, cfg)
     card = _choose_scorecard(con, features, y, enc, cfg, int(customers.sum()), warnings)
-    score_accounts(con, card, "true", "scoring.fit", cfg.declared_icp)
+    scale = score_accounts(con, card, "true", "scoring.fit", cfg.declared_icp)
+    write_scorecard(con, card, scale, cfg.declared_icp)
     fit = con.execute("SELECT account_id, fit_score, fit_probability, fit_baseline, reasons FROM scoring.fit").df()
     fit = features[["account_id"]].merge(fit, on="account_id", how="left")
     fit.index = features.index
@@ -324,6 +325,13 @@ def _write_evaluation(con: duckdb.DuckDBPyConnection, result: bt.BacktestResult,
     con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation AS "
                 "SELECT * REPLACE (CAST(cutoff_date AS DATE) AS cutoff_date) FROM __eval")
     con.unregister("__eval")
+    gain = result.gain if len(result.gain) else pd.DataFrame(
+        {"share_contacted": pd.Series(dtype=float), "share_converted": pd.Series(dtype=float),
+         "lift": pd.Series(dtype=float)})
+    con.register("__gain", gain.assign(model_version=card.version))
+    con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation_gain AS SELECT * FROM __gain "
+                "ORDER BY share_contacted")
+    con.unregister("__gain")
     tiers = result.tier_rates if len(result.tier_rates) else pd.DataFrame(
         {"tier": bt.TIERS, "n_test": 0, "n_positive": 0, "conversion_rate": np.nan})
     tiers = tiers.assign(model_version=card.version)

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
 
 from pipelines.config import DeclaredICP
-from pipelines.icp.attributes import Encoding, levels_query
+from pipelines.icp.attributes import Encoding, level_exprs, levels_query
 from pipelines.ingest import ident, q
 
 
@@ -137,7 +137,7 @@ def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, 
     size_rule = _declared_size_sql(declared) if card.kind == "declared" and declared else None
     extra = None
     if size_rule:
-        extra = {"declared_size": size_rule[1],
+        extra = {"declared_size": size_rule[2],
                  "declared_size_points": f"CASE WHEN {size_rule[0]} THEN 1.0 ELSE 0.0 END"}
         groups.append("declared_size")
     levels = levels_query(card.encoding, where, extra)
@@ -181,14 +181,42 @@ def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, 
     return scale
 
 
-def _declared_size_sql(declared: DeclaredICP) -> tuple[str, str] | None:
+def _declared_size_sql(declared: DeclaredICP) -> tuple[str, str, str] | None:
+    """(condition, label, CASE giving the label or 'outside <label>') of the declared size rule."""
     if not declared.employee_count:
         return None
     lo, hi = declared.employee_count
     cond = " AND ".join(filter(None, [f"employee_count >= {lo}" if lo is not None else None,
                                       f"employee_count < {hi}" if hi is not None else None])) or "true"
     label = f"{lo or 0:,}-{hi:,} employees" if hi else f"{lo:,}+ employees"
-    return cond, f"CASE WHEN {cond} THEN {q(label)} ELSE {q('outside ' + label)} END"
+    return cond, label, f"CASE WHEN {cond} THEN {q(label)} ELSE {q('outside ' + label)} END"
+
+
+def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: ScoreScale,
+                    declared: DeclaredICP | None = None) -> None:
+    """Publishable scorecard tables: scoring.fit_attributes (each attribute, the SQL that gives an account's
+    level from account_features, and the points of a level the model never saw) and scoring.fit_scorecard
+    (the fit points of every level). With an account's fit_baseline they rebuild its fit_score exactly."""
+    exprs = level_exprs(card.encoding)
+    names = {"industry": "industry", "employees": "employees", "revenue": "annual revenue", "region": "region",
+             "lead_source": "lead source"}
+    names.update({f"tech_{i}": f"technology: {t}" for i, t in enumerate(card.encoding.technologies)})
+    k = scale.factor
+    attrs = [(g, names[g], exprs[g], float(card.defaults.get(g, 0.0)) * k) for g in card.encoding.groups]
+    points = [(g, lvl, float(raw) * k) for g, lvl, raw in card.points[["grp", "level", "raw"]].itertuples(index=False)]
+    size_rule = _declared_size_sql(declared) if card.kind == "declared" and declared else None
+    if size_rule:
+        attrs.append(("declared_size", "declared company size", size_rule[2], 0.0))
+        points.append(("declared_size", size_rule[1], k))
+    con.register("__attrs", pd.DataFrame(attrs, columns=["attribute", "attribute_label", "level_sql", "unseen_points"]))
+    con.register("__points", pd.DataFrame(points, columns=["attribute", "level", "points"]))
+    con.execute(f"""CREATE OR REPLACE TABLE scoring.fit_attributes AS
+        SELECT *, {q(card.version)} AS model_version FROM __attrs""")
+    con.execute(f"""CREATE OR REPLACE TABLE scoring.fit_scorecard AS
+        SELECT p.attribute, a.attribute_label, p.level, round(p.points, 4) AS points, {q(card.version)} AS model_version
+        FROM __points p JOIN __attrs a USING (attribute) ORDER BY p.attribute, p.points DESC, p.level""")
+    con.unregister("__attrs")
+    con.unregister("__points")
 
 
 def contributions(con: duckdb.DuckDBPyConnection, account_id: str, scale: ScoreScale) -> pd.DataFrame:
