@@ -31,6 +31,7 @@ STAGES = {  # stage -> how its Dagster step keys start
     "checks": ("marts__account_features", "scoring__target_accounts_published"),
     "scoring": ("icp_model",),
     "publish": ("serving__publication",),
+    "report": ("serving__report",),
 }
 
 

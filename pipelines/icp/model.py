@@ -293,7 +293,8 @@ def _evaluate_card(con: duckdb.DuckDBPyConnection, card: Scorecard, features: pd
                    test: pd.Series, y_test: pd.Series, cfg: Config) -> bt.BacktestResult:
     ids = features.loc[train | test, ["account_id"]]
     con.register("__bt_scope", ids)
-    score_accounts(con, card, "account_id IN (SELECT account_id FROM __bt_scope)", "__bt_fit", cfg.declared_icp)
+    score_accounts(con, card, "account_id IN (SELECT account_id FROM __bt_scope)", "__bt_fit", cfg.declared_icp,
+                   reasons=False)
     con.unregister("__bt_scope")
     s = features[["account_id"]].merge(con.execute("SELECT account_id, fit_score FROM __bt_fit").df(),
                                        on="account_id", how="left").set_index(features.index)["fit_score"]

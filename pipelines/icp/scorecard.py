@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import OneHotEncoder
 
 from pipelines.config import DeclaredICP
 from pipelines.icp.attributes import Encoding, level_exprs, levels_query
@@ -61,19 +61,29 @@ def combine(cards: list[Scorecard]) -> Scorecard:
                      n_train=max(c.n_train for c in cards))
 
 
+def one_hot(levels: pd.DataFrame, groups: list[str]) -> tuple[sparse.csr_matrix, list[np.ndarray]]:
+    """The sparse one-hot design of the level columns, and each group's sorted levels (its columns' order)."""
+    blocks, categories = [], []
+    n = len(levels)
+    for g in groups:
+        codes, uniques = pd.factorize(levels[g].astype(str), sort=True)
+        blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, len(uniques))))
+        categories.append(np.asarray(uniques, dtype=object))
+    return sparse.hstack(blocks, format="csr"), categories
+
+
 def fit_learned(levels: pd.DataFrame, y: np.ndarray, enc: Encoding, regularisation: float, seed: int) -> Scorecard:
     """Logistic regression on one-hot levels; each group's points are centred on the training mean."""
     groups = list(enc.groups)
-    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=True)
-    X = onehot.fit_transform(levels[groups].astype(str))
+    X, categories = one_hot(levels, groups)
     model = LogisticRegression(C=regularisation, max_iter=2000, random_state=seed)
     model.fit(X, y)
     coef = model.coef_[0]
+    counts = np.asarray(X.sum(axis=0)).ravel() / max(len(levels), 1)
     rows, defaults, intercept, start = [], {}, float(model.intercept_[0]), 0
-    for g, cats in zip(groups, onehot.categories_):
-        w = coef[start:start + len(cats)]
+    for g, cats in zip(groups, categories):
+        w, freq = coef[start:start + len(cats)], counts[start:start + len(cats)]
         start += len(cats)
-        freq = levels[g].astype(str).value_counts(normalize=True).reindex(cats).fillna(0).to_numpy()
         mean = float((w * freq).sum())
         intercept += mean
         defaults[g] = -mean
@@ -127,11 +137,12 @@ def _points_sql(card: Scorecard, group: str) -> str:
 
 
 def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, table: str,
-                   declared: DeclaredICP | None = None, top_reasons: int = 4) -> ScoreScale:
-    """Score the accounts matching `where` into `table` (account_id, fit_raw, fit_score, fit_probability, reasons).
+                   declared: DeclaredICP | None = None, top_reasons: int = 4, reasons: bool = True) -> ScoreScale:
+    """Score the accounts matching `where` into `table` (account_id, fit_raw, fit_score, fit_probability,
+    fit_baseline and, with `reasons`, the reasons text).
 
-    Columnar in DuckDB: one level and one points column per attribute group, summed, scaled and explained
-    (the reasons are the largest contributions by absolute size).
+    Columnar: DuckDB computes one level and one points column per attribute group; numpy picks each account's
+    largest contributions (by absolute size) for the reasons, and DuckDB writes their text.
     """
     groups = list(card.encoding.groups)
     size_rule = _declared_size_sql(declared) if card.kind == "declared" and declared else None
@@ -140,44 +151,60 @@ def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, 
         extra = {"declared_size": size_rule[2],
                  "declared_size_points": f"CASE WHEN {size_rule[0]} THEN 1.0 ELSE 0.0 END"}
         groups.append("declared_size")
-    levels = levels_query(card.encoding, where, extra)
-    parts = []
-    for g in groups:
-        pts = "declared_size_points" if g == "declared_size" else _points_sql(card, g)
-        parts.append(f"{{'size': abs({pts}), 'raw': {pts}, 'level': {ident(g)}, 'grp': {q(g)}}}")
+    points = [("declared_size_points" if g == "declared_size" else _points_sql(card, g)) for g in groups]
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE __parts AS
-        SELECT account_id, list_reverse_sort([{', '.join(parts)}]) AS parts
-        FROM ({levels})
+        CREATE OR REPLACE TEMP TABLE __pts AS
+        SELECT row_number() OVER (ORDER BY account_id) AS __rn, *,
+               {', '.join(f'CAST({p} AS DOUBLE) AS {ident(f"__p{i}")}' for i, p in enumerate(points))}
+        FROM ({levels_query(card.encoding, where, extra)})
     """)
-    low, high = con.execute("SELECT min(s), max(s) FROM (SELECT list_sum(list_transform(parts, x -> x.raw)) AS s "
-                            "FROM __parts)").fetchone()
-    scale = ScoreScale(float(low or 0.0), float(high or 0.0))
+    P = con.execute(f"SELECT {', '.join(ident(f'__p{i}') for i in range(len(groups)))} FROM __pts ORDER BY __rn"
+                    ).fetchnumpy()
+    matrix = np.column_stack([P[f"__p{i}"] for i in range(len(groups))]) if len(groups) else np.zeros((0, 0))
+    raw_sum = matrix.sum(axis=1) if matrix.size else np.zeros(0)
+    scale = ScoreScale(float(raw_sum.min()) if len(raw_sum) else 0.0, float(raw_sum.max()) if len(raw_sum) else 0.0)
     k = scale.factor
+    raw = " + ".join(ident(f"__p{i}") for i in range(len(groups))) or "0.0"
+    scored = (f"SELECT __rn, account_id, {raw} AS raw_sum, round({scale.baseline!r} + ({raw}) * {k!r}, 2) AS fit_score, "
+              f"1 / (1 + exp(-({card.intercept!r} + {raw}))) AS fit_probability, {scale.baseline!r} AS fit_baseline "
+              f"FROM __pts")
+    if not reasons:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT account_id, raw_sum AS fit_raw, fit_score, "
+                    f"fit_probability, fit_baseline FROM ({scored}) ORDER BY account_id")
+        return scale
+    top = min(top_reasons, len(groups))
+    order = np.argsort(-np.abs(matrix), axis=1, kind="stable")[:, :top] if top else np.zeros((len(raw_sum), 0), int)
+    con.register("__top", pd.DataFrame({"__rn": np.arange(1, len(raw_sum) + 1),
+                                        **{f"__t{j}": order[:, j].astype("int16") for j in range(top)}}))
+
+    def pick(j: int, what: str) -> str:
+        cases = " ".join(f"WHEN {i} THEN {ident(g) if what == 'level' else ident(f'__p{i}')}"
+                         for i, g in enumerate(groups))
+        return f"CASE __t{j} {cases} END"
+
+    items = ", ".join(f"{{'level': {pick(j, 'level')}, 'points': CAST(round({pick(j, 'raw')} * {k!r}) AS INTEGER)}}"
+                      for j in range(top))
     # The reasons add up: the biggest contributions, the rest as "other factors" (which also absorbs rounding),
     # and the baseline; their numbers sum to the rounded fit_score.
     con.execute(f"""
         CREATE OR REPLACE TABLE {table} AS
-        WITH scored AS (
-            SELECT account_id, raw_sum, round({scale.baseline!r} + raw_sum * {k!r}, 2) AS fit_score,
-                   list_transform(list_filter(parts[1:{top_reasons}], x -> round(x.raw * {k!r}) <> 0),
-                                  x -> {{'level': x.level, 'points': CAST(round(x.raw * {k!r}) AS INTEGER)}}) AS top
-            FROM (SELECT account_id, parts, list_sum(list_transform(parts, x -> x.raw)) AS raw_sum FROM __parts)
+        WITH s AS (
+            SELECT s.*, list_filter([{items}], x -> x.points <> 0) AS top
+            FROM ({scored}) s JOIN __pts USING (__rn) JOIN __top USING (__rn)
         ), summed AS (
             SELECT *, CAST(round({scale.baseline!r}) AS INTEGER) AS base,
                    CAST(round(fit_score) AS INTEGER) - CAST(round({scale.baseline!r}) AS INTEGER)
                        - coalesce(list_sum(list_transform(top, x -> x.points)), 0) AS rest
-            FROM scored
+            FROM s
         )
-        SELECT account_id, raw_sum AS fit_raw, fit_score,
-               1 / (1 + exp(-({card.intercept!r} + raw_sum))) AS fit_probability,
-               {scale.baseline!r} AS fit_baseline,
+        SELECT account_id, raw_sum AS fit_raw, fit_score, fit_probability, fit_baseline,
                concat_ws('; ',
                    nullif(array_to_string(list_transform(top, x -> x.level || ' (' || printf('%+d', x.points) || ')'), '; '), ''),
                    CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
                    'baseline ' || base) AS reasons
-        FROM summed
+        FROM summed ORDER BY account_id
     """)
+    con.unregister("__top")
     return scale
 
 
@@ -220,7 +247,13 @@ def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: Scor
 
 
 def contributions(con: duckdb.DuckDBPyConnection, account_id: str, scale: ScoreScale) -> pd.DataFrame:
-    """Every attribute's contribution to one account's fit_score (from the last `score_accounts` call)."""
-    df = con.execute("SELECT unnest(parts, recursive := true) FROM __parts WHERE account_id = ?", [account_id]).df()
+    """Every attribute's contribution to one account's fit_score (from the last `score_accounts` call):
+    columns grp, level, raw, points."""
+    row = con.execute("SELECT * FROM __pts WHERE account_id = ?", [account_id]).df().iloc[0]
+    n = sum(1 for c in row.index if c.startswith("__p"))
+    level_cols = [c for c in row.index if c not in ("__rn", "account_id") and not c.startswith("__p")
+                  and not c.endswith("_points")][:n]
+    df = pd.DataFrame({"grp": level_cols, "level": [row[c] for c in level_cols],
+                       "raw": [float(row[f"__p{i}"]) for i in range(n)]})
     df["points"] = df["raw"] * scale.factor
     return df
