@@ -166,7 +166,6 @@ class Ingestor:
             return self._summarise(report)
         report.mapped_by = mapped.describe() if mapped else ""
         self._load_text(entity, files, report, mapped)
-        self._check(entity)
         self._keys_and_references(entity)
         self._write(entity, report)
         self._enforce_threshold(entity, report)
@@ -237,13 +236,12 @@ class Ingestor:
                 f"FROM {reader}")
 
     # -- row rules -----------------------------------------------------------------------------------
-    def _check(self, entity: Entity) -> None:
-        """Parse every column once and record its problem (rule, reason), if any."""
+    def _checked(self, entity: Entity) -> str:
+        """SQL: `land` with every column parsed once (p_<col>) and its problem (e_<col>: rule, reason), if any."""
         parsed = ", ".join(f"{_parse(c, ident(c.name))} AS {ident('p_' + c.name)}" for c in entity.columns)
         problems = ", ".join(f"{_problem(c, ident(c.name), ident('p_' + c.name))} AS {ident('e_' + c.name)}"
                              for c in entity.columns)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS "
-                         f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM land)")
+        return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM land)"
 
     def _keys_and_references(self, entity: Entity) -> None:
         """Add the row-level verdict: the first reason a row is rejected, from columns, keys, accounts or currency."""
@@ -286,17 +284,20 @@ class Ingestor:
             rate = "fx.__rate"
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE verdict AS
-            WITH k AS ({self._key_windows(pk)})
+            WITH checked AS ({self._checked(entity)}), k AS ({self._key_windows(entity)})
             SELECT k.*, {rate} AS __rate, coalesce({', '.join(rules)}) AS __rejected
             FROM k {' '.join(joins)}
         """)
 
-    def _key_windows(self, pk: str) -> str:
+    def _key_windows(self, entity: Entity) -> str:
         """checked plus each row's place among the rows sharing its key (first row in its file, winning file).
 
-        The window functions are only needed when a key repeats; clean data takes the shortcut.
+        The window functions are only needed when a key repeats; clean data takes the shortcut. (Keys are
+        strings, so the text in `land` is the parsed key.)
         """
-        repeats = self.con.execute(f"SELECT count({pk}) <> count(DISTINCT {pk}) FROM checked").fetchone()[0]
+        pk = ident("p_" + entity.primary_key)
+        key = ident(entity.primary_key)
+        repeats = self.con.execute(f"SELECT count({key}) <> count(DISTINCT {key}) FROM land").fetchone()[0]
         if not repeats:
             return ("SELECT *, 1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order, "
                     "__file AS __winner_file FROM checked")

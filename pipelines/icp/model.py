@@ -19,8 +19,9 @@ from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import Scorecard, combine, fit_declared, fit_learned, score_accounts, write_scorecard
 from pipelines.icp.segments import assign, fit_segments
 
-FEATURE_COLUMNS = """account_id, account_name, domain, industry, employee_count, annual_revenue, country, region,
-    lead_source, technologies, owner, lifecycle, customer_since, is_churned, tenure_months, months_to_churn,
+# What the models need in pandas (names, domains and owners stay in DuckDB and are joined back in SQL).
+FEATURE_COLUMNS = """account_id, industry, employee_count, annual_revenue, region, lead_source, technologies, lifecycle,
+    customer_since, is_churned, tenure_months, months_to_churn,
     current_mrr, current_arr, mrr_12m_ago, lifetime_paid_revenue, expansion_revenue, expansion_won_amount,
     subscriptions, invoices, paid_share, uncollectible_invoices, tickets, tickets_per_month, won_deals, lost_deals,
     won_amount, first_won_date, last_closed_at, open_opportunities, engagement_points, as_of"""
@@ -209,7 +210,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     bad_fit.loc[labels.index] = labels["is_bad_fit"]
     bad_fit |= segment_id.map(kind_of).eq("anti_icp")
     scores = pd.DataFrame({
-        "account_id": features["account_id"], "account_name": features["account_name"],
+        "account_id": features["account_id"],
         "lifecycle": features["lifecycle"], "fit_score": fit["fit_score"], "fit_tier": tiers,
         "segment_id": segment_id, "value_index": labels["value_index"].reindex(features.index),
         "is_ideal": labels["is_ideal"].reindex(features.index), "is_bad_fit": bad_fit,
@@ -221,7 +222,9 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     })
     scores.loc[~customers, "bad_fit_reason"] = np.where(bad_fit[~customers], "anti-ICP segment", None)
     con.register("__scores", scores)
-    con.execute("CREATE OR REPLACE TABLE scoring.account_scores AS SELECT * FROM __scores ORDER BY account_id")
+    con.execute("""CREATE OR REPLACE TABLE scoring.account_scores AS
+        SELECT s.account_id, f.account_name, s.* EXCLUDE (account_id)
+        FROM __scores s JOIN marts.account_features f USING (account_id) ORDER BY account_id""")
     con.unregister("__scores")
 
     seg_out = seg.reset_index(drop=True)[["segment_id", "segment_label", "kind", "n_accounts", "n_customers", "n_ideal",
