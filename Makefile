@@ -19,7 +19,7 @@ run: setup
 	$(BIN)/icp run
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2  # two workers: the refresh-heavy tests are mostly single-threaded
 
 bench: setup
 	$(BIN)/icp bench
