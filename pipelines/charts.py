@@ -50,15 +50,22 @@ def gain(curve: pd.DataFrame) -> alt.LayerChart:
     return (chance + model).properties(title="Backtest: cumulative gain (dashed = random)", width=260, height=220)
 
 
+def _diverging(df: pd.DataFrame, title: str, label: str, value: str, axis_title: str, label_width: int,
+               tooltip: list[str]) -> alt.Chart:
+    """Horizontal bars sorted by value, green above zero and red below."""
+    return alt.Chart(df, title=title).mark_bar().encode(
+        y=alt.Y(f"{label}:N", sort=alt.EncodingSortField(value, order="descending"), title=None,
+                axis=alt.Axis(labelLimit=label_width)),
+        x=alt.X(f"{value}:Q", title=axis_title),
+        color=alt.condition(f"datum.{value} > 0", alt.value("#1a7f37"), alt.value("#cf222e")),
+        tooltip=tooltip,
+    ).properties(width=WIDTH - label_width)
+
+
 def drivers(points: pd.DataFrame) -> alt.Chart:
     """The attribute levels that move the fit score most, up or down."""
-    return alt.Chart(points, title="What drives fit: points added to the fit score").mark_bar().encode(
-        y=alt.Y("level:N", sort=alt.EncodingSortField("points", order="descending"), title=None,
-                axis=alt.Axis(labelLimit=260)),
-        x=alt.X("points:Q", title="fit points"),
-        color=alt.condition("datum.points > 0", alt.value("#1a7f37"), alt.value("#cf222e")),
-        tooltip=["attribute", "level", "points"],
-    ).properties(width=WIDTH - 260)
+    return _diverging(points, "What drives fit: points added to the fit score", "level", "points", "fit points",
+                      260, ["attribute", "level", "points"])
 
 
 def distribution(bins: pd.DataFrame) -> alt.Chart:
@@ -89,9 +96,5 @@ def quality(summary: pd.DataFrame) -> alt.Chart:
 
 def movers(moves: pd.DataFrame) -> alt.Chart:
     """The biggest rank changes since the last refresh (positive = moved up)."""
-    return alt.Chart(moves, title="Biggest movers since the last refresh").mark_bar().encode(
-        y=alt.Y("account:N", sort=alt.EncodingSortField("moved", order="descending"), title=None,
-                axis=alt.Axis(labelLimit=220)),
-        x=alt.X("moved:Q", title="places moved up (negative = down)"),
-        color=alt.condition("datum.moved > 0", alt.value("#1a7f37"), alt.value("#cf222e")),
-    ).properties(width=WIDTH - 220)
+    return _diverging(moves, "Biggest movers since the last refresh", "account", "moved",
+                      "places moved up (negative = down)", 220, ["account", "previous_rank", "rank"])

@@ -96,11 +96,10 @@ class MappedEntity:
             else:
                 excluded = f"CASE WHEN NOT {keep} THEN {q(self.em.where.reason)} END"
         names = ", ".join(ident(c.name) for c in self.entity.columns)
-        select = (f"SELECT {q(rel)}, {order}, __row, {', '.join(values)}, {match_cols}, {excluded} "
+        insert = (f"INSERT INTO land (__file, __file_order, __row, {names}, __match, __match_reason, __excluded) "
+                  f"SELECT {q(rel)}, {order}, __row, {', '.join(values)}, {match_cols}, {excluded} "
                   f"FROM {{src}} src {' '.join(joins + match_joins)} {filter_sql}")
-        text_src = f"(SELECT t AS __text, t.* FROM (SELECT *, {row_number} AS __row FROM {reader}) t)"
-        sql = (f"INSERT INTO land (__file, __file_order, __row, {names}, __match, __match_reason, __excluded) "
-               + select.format(src=text_src))
+        sql = insert.format(src=f"(SELECT t AS __text, t.* FROM (SELECT *, {row_number} AS __row FROM {reader}) t)")
         try:
             self.con.execute(f"EXPLAIN {sql}")
         except duckdb.BinderException as exc:
@@ -108,8 +107,7 @@ class MappedEntity:
                 raise
             # An expression does arithmetic on a text column (e.g. `arr_amount / 12`): give the expressions
             # the file's all-numeric columns as numbers (renamed columns still come from the text).
-            sql = (f"INSERT INTO land (__file, __file_order, __row, {names}, __match, __match_reason, __excluded) "
-                   + select.format(src=self._typed_source(reader, row_number, header)))
+            sql = insert.format(src=self._typed_source(reader, row_number, header))
         return sql
 
     def _typed_source(self, reader: str, row_number: str, header: list[str]) -> str:
@@ -175,14 +173,8 @@ class MappedEntity:
         if on is None:
             raise LandingError(f"{self.entity.name}: {self.key('join', join.as_, 'on')} names column "
                                f"{' or '.join(join.on)}, which file {rel} lacks; it has {', '.join(cols.names)}")
-        files = matching_files(self.landing, join.files)
-        if not files:
-            raise LandingError(f"{self.entity.name}: {self.key('join', join.as_, 'files')} "
-                               f"({', '.join(join.files)}) matches no file under {self.landing}")
         parts = []
-        for f in files:
-            reader, row_number = text_reader(f)
-            header = Header([r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()])
+        for f, reader, row_number, header in self._read_side_files(join.files, self.key("join", join.as_, "files")):
             key = header.find(join.key or on)
             if key is None:
                 raise LandingError(f"{self.entity.name}: {self.key('join', join.as_, 'key')}: file "
@@ -193,6 +185,19 @@ class MappedEntity:
         alias = ident("__j_" + join.as_)
         return (f"LEFT JOIN (SELECT DISTINCT ON (__k) __k, {ident(join.as_)} FROM ({union}) ORDER BY __k, __r) "
                 f"{alias} ON {alias}.__k = trim(__text.{ident(on)})")
+
+    def _read_side_files(self, patterns: list[str], key: str) -> list[tuple[Path, str, str, Header]]:
+        """The files a join or an id map reads: each with its text reader, row-number expression and header."""
+        files = matching_files(self.landing, patterns)
+        if not files:
+            raise LandingError(f"{self.entity.name}: {key} ({', '.join(patterns)}) matches no file under "
+                               f"{self.landing}")
+        out = []
+        for f in files:
+            reader, row_number = text_reader(f)
+            header = Header([r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()])
+            out.append((f, reader, row_number, header))
+        return out
 
     # -- account matching ----------------------------------------------------------------------------
     def _account_match(self, cols: Header, rel: str) -> tuple[str, list[str]]:
@@ -251,16 +256,10 @@ class MappedEntity:
         return {"emails": emails, "id_map": id_map}
 
     def _id_map(self, spec: IdMap) -> str:
-        files = matching_files(self.landing, [spec.file])
-        if not files and not spec.required:
+        if not spec.required and not matching_files(self.landing, [spec.file]):
             return NO_IDS
-        if not files:
-            raise LandingError(f"{self.entity.name}: {self.key('account', 'id_map', 'file')} ({spec.file}) "
-                               f"matches no file under {self.landing}")
         parts = []
-        for f in files:
-            reader, row_number = text_reader(f)
-            header = Header([r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()])
+        for f, reader, row_number, header in self._read_side_files([spec.file], self.key("account", "id_map", "file")):
             cols = [header.find(spec.id), header.find(spec.account_id)]
             if None in cols:
                 raise LandingError(f"{self.entity.name}: id map {f.relative_to(self.landing).as_posix()} needs "
