@@ -16,7 +16,8 @@ from pipelines.config import Config
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import Encoding, learn_encoding, levels_query, supervised_edges
 from pipelines.icp.labels import is_customer, label_customers
-from pipelines.icp.scorecard import Scorecard, combine, fit_declared, fit_learned, score_accounts, write_scorecard
+from pipelines.icp.scorecard import (Scorecard, combine, design_from_sql, fit_declared, fit_design, score_accounts,
+                                     write_scorecard)
 from pipelines.icp.segments import assign, fit_segments
 
 # What the models need in pandas (names, domains and owners stay in DuckDB and are joined back in SQL).
@@ -121,11 +122,10 @@ def _fit_learned_on(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: p
     """Fit the learned scorecard on the labelled accounts `y` (indexed like `features`)."""
     label_of = dict(zip(features.loc[y.index, "account_id"], y.astype(int)))
     con.register("__train_ids", pd.DataFrame({"account_id": list(label_of)}))
-    levels = con.execute(levels_query(enc, "account_id IN (SELECT account_id FROM __train_ids)")
-                         + " ORDER BY account_id").df()
+    X, categories, ids = design_from_sql(con, enc, "account_id IN (SELECT account_id FROM __train_ids)")
     con.unregister("__train_ids")
-    target = levels["account_id"].map(label_of).to_numpy(dtype=int)
-    return fit_learned(levels, target, enc, cfg.model.regularisation, cfg.model.seed)
+    target = np.array([label_of[i] for i in ids], dtype=int)
+    return fit_design(X, categories, target, enc, cfg.model.regularisation, cfg.model.seed)
 
 
 def _segments(features: pd.DataFrame, y: pd.Series, labels: pd.DataFrame, enc: Encoding,

@@ -73,15 +73,21 @@ def one_hot(levels: pd.DataFrame, groups: list[str]) -> tuple[sparse.csr_matrix,
 
 
 def fit_learned(levels: pd.DataFrame, y: np.ndarray, enc: Encoding, regularisation: float, seed: int) -> Scorecard:
-    """Logistic regression on one-hot levels; each group's points are centred on the training mean."""
-    groups = list(enc.groups)
-    X, categories = one_hot(levels, groups)
+    """Logistic regression on one-hot levels (a frame with one level column per group)."""
+    X, categories = one_hot(levels, list(enc.groups))
+    return fit_design(X, categories, y, enc, regularisation, seed)
+
+
+def fit_design(X: sparse.csr_matrix, categories: list[np.ndarray], y: np.ndarray, enc: Encoding,
+               regularisation: float, seed: int) -> Scorecard:
+    """Logistic regression on a one-hot design (columns grouped as `categories`, one block per group); each
+    group's points are centred on the training mean."""
     model = LogisticRegression(C=regularisation, max_iter=2000, random_state=seed)
     model.fit(X, y)
     coef = model.coef_[0]
-    counts = np.asarray(X.sum(axis=0)).ravel() / max(len(levels), 1)
+    counts = np.asarray(X.sum(axis=0)).ravel() / max(X.shape[0], 1)
     rows, defaults, intercept, start = [], {}, float(model.intercept_[0]), 0
-    for g, cats in zip(groups, categories):
+    for g, cats in zip(enc.groups, categories):
         w, freq = coef[start:start + len(cats)], counts[start:start + len(cats)]
         start += len(cats)
         mean = float((w * freq).sum())
@@ -90,6 +96,25 @@ def fit_learned(levels: pd.DataFrame, y: np.ndarray, enc: Encoding, regularisati
         rows += [(g, str(c), float(v - mean)) for c, v in zip(cats, w)]
     points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
     return Scorecard("learned", enc, points, defaults, intercept, n_train=len(y))
+
+
+def design_from_sql(con: duckdb.DuckDBPyConnection, enc: Encoding, where: str
+                    ) -> tuple[sparse.csr_matrix, list[np.ndarray], np.ndarray]:
+    """The one-hot design of the accounts matching `where` (ordered by account_id), built from integer level
+    codes computed in DuckDB, so no level text reaches Python; also returns the account ids' row order."""
+    groups = list(enc.groups)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __train_levels AS {levels_query(enc, where)} ORDER BY account_id")
+    distinct = con.execute("SELECT " + ", ".join(f"list_sort(list_distinct(list({ident(g)})))" for g in groups)
+                           + " FROM __train_levels").fetchone()
+    categories = [np.asarray(d or [], dtype=object) for d in distinct]
+    codes = con.execute("SELECT " + ", ".join(
+        f"CAST(list_position([{', '.join(q(str(v)) for v in cats)}]::VARCHAR[], {ident(g)}) - 1 AS INTEGER) AS {ident(g)}"
+        for g, cats in zip(groups, categories)) + " FROM __train_levels").fetchnumpy()
+    n = len(codes[groups[0]]) if groups else 0
+    blocks = [sparse.csr_matrix((np.ones(n), (np.arange(n), codes[g])), shape=(n, len(cats)))
+              for g, cats in zip(groups, categories)]
+    ids = con.execute("SELECT account_id FROM __train_levels").fetchnumpy()["account_id"]
+    return sparse.hstack(blocks, format="csr"), categories, ids
 
 
 def fit_declared(declared: DeclaredICP, enc: Encoding) -> Scorecard:
