@@ -10,7 +10,7 @@ import duckdb
 from pipelines.paths import Paths
 
 # DuckDB spills to disk beyond this, instead of taking the machine (override with ICP_DUCKDB_MEMORY).
-MEMORY_LIMIT = os.environ.get("ICP_DUCKDB_MEMORY", "2GB")
+MEMORY_LIMIT = os.environ.get("ICP_DUCKDB_MEMORY", "3GB")
 
 
 @contextmanager
