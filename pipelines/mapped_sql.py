@@ -5,6 +5,7 @@ table `land`: contract columns as text, plus how the row's account was matched a
 from __future__ import annotations
 
 import fnmatch
+import functools
 from pathlib import Path
 
 import duckdb
@@ -205,7 +206,7 @@ class MappedEntity:
         match = self.em.account
         if match is None:
             return "NULL, NULL", []
-        lookups = self._lookups()
+        lookups = self._lookups
         key = self.key("account")
         id_sql = email = domain = "NULL"
         if match.id is not None:
@@ -235,8 +236,10 @@ class MappedEntity:
                   f"coalesce(NULLIF(concat_ws(', ', {tried}), ''), 'this row: it has no id, e-mail or domain') END")
         return f"{method}, {reason}", joins
 
+    @functools.cached_property
     def _lookups(self) -> dict[str, str]:
-        """Temp tables: CRM account domains (unambiguous only), contact e-mails, and the id map."""
+        """Temp tables, built once per entity (not per file): CRM account domains (unambiguous only), contact
+        e-mails, and the id map."""
         self.con.execute("""CREATE OR REPLACE TEMP TABLE __icp_account_domains AS
             SELECT icp_domain(domain) AS domain, min(account_id) AS account_id FROM raw.crm_accounts
             WHERE icp_domain(domain) IS NOT NULL GROUP BY ALL HAVING count(*) = 1""")

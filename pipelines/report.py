@@ -224,7 +224,7 @@ def _changes(con: duckdb.DuckDBPyConnection, page: Page, previous_db: Path | Non
     moves = con.execute("""SELECT account_name AS account, previous_rank - rank AS moved, previous_rank, rank
                            FROM target_accounts WHERE previous_rank IS NOT NULL AND previous_rank <> rank
                            ORDER BY abs(previous_rank - rank) DESC, rank LIMIT 12""").df()
-    con.execute(f"ATTACH '{previous_db}' AS previous (READ_ONLY)")
+    con.execute(f"ATTACH {q(str(previous_db))} AS previous (READ_ONLY)")
     try:
         segments = con.execute("""
             SELECT coalesce(c.segment_label, p.segment_label) AS segment, coalesce(c.kind, p.kind) AS kind,

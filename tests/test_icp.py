@@ -11,9 +11,9 @@ import pytest
 
 from pipelines.config import Config, DeclaredICP
 from pipelines.icp import backtest as bt
-from pipelines.icp.attributes import Encoding, levels_query
+from pipelines.icp.attributes import Encoding
 from pipelines.icp.labels import label_customers
-from pipelines.icp.scorecard import contributions, fit_declared, fit_learned, score_accounts
+from pipelines.icp.scorecard import contributions, design_from_sql, fit_declared, fit_design, score_accounts
 from pipelines.icp.segments import assign, fit_segments
 
 
@@ -72,9 +72,9 @@ ENC = Encoding(industries=("Logistics", "Retail", "Software"), regions=("NA",), 
 
 def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label() -> None:
     con = _features_db()
-    levels = con.execute(levels_query(ENC) + " ORDER BY account_id").df()
+    X, categories, _ = design_from_sql(con, ENC, "true")
     y = con.execute("SELECT ideal FROM marts.account_features ORDER BY account_id").df()["ideal"].to_numpy(int)
-    card = fit_learned(levels, y, ENC, regularisation=1.0, seed=0)
+    card = fit_design(X, categories, y, ENC, regularisation=1.0, seed=0)
     scale = score_accounts(con, card, "true", "fit")
     scored = con.execute("SELECT f.account_id, fit_score, reasons, ideal FROM fit JOIN marts.account_features f "
                          "USING (account_id) ORDER BY account_id").df()
@@ -89,7 +89,7 @@ def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label(
     for reasons, score in scored[["reasons", "fit_score"]].itertuples(index=False):
         numbers = [int(n) for n in re.findall(r"\(([+-]\d+)\)", reasons)] + [int(reasons.rsplit("baseline ", 1)[1])]
         assert sum(numbers) == math.floor(score + 0.5), reasons  # the reasons text adds up to the score
-    assert card.version == fit_learned(levels, y, ENC, 1.0, 0).version  # deterministic
+    assert card.version == fit_design(X, categories, y, ENC, 1.0, 0).version  # deterministic
 
 
 def test_declared_icp_scores_rule_matches() -> None:

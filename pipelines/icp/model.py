@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipelines.config import Config
 from pipelines.icp import backtest as bt
-from pipelines.icp.attributes import Encoding, learn_encoding, levels_query, supervised_edges
+from pipelines.icp.attributes import Encoding, learn_encoding, supervised_edges
 from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import (Scorecard, combine, design_from_sql, fit_declared, fit_design, score_accounts,
                                      write_scorecard)

@@ -61,23 +61,6 @@ def combine(cards: list[Scorecard]) -> Scorecard:
                      n_train=max(c.n_train for c in cards))
 
 
-def one_hot(levels: pd.DataFrame, groups: list[str]) -> tuple[sparse.csr_matrix, list[np.ndarray]]:
-    """The sparse one-hot design of the level columns, and each group's sorted levels (its columns' order)."""
-    blocks, categories = [], []
-    n = len(levels)
-    for g in groups:
-        codes, uniques = pd.factorize(levels[g].astype(str), sort=True)
-        blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, len(uniques))))
-        categories.append(np.asarray(uniques, dtype=object))
-    return sparse.hstack(blocks, format="csr"), categories
-
-
-def fit_learned(levels: pd.DataFrame, y: np.ndarray, enc: Encoding, regularisation: float, seed: int) -> Scorecard:
-    """Logistic regression on one-hot levels (a frame with one level column per group)."""
-    X, categories = one_hot(levels, list(enc.groups))
-    return fit_design(X, categories, y, enc, regularisation, seed)
-
-
 def fit_design(X: sparse.csr_matrix, categories: list[np.ndarray], y: np.ndarray, enc: Encoding,
                regularisation: float, seed: int) -> Scorecard:
     """Logistic regression on a one-hot design (columns grouped as `categories`, one block per group); each
@@ -112,7 +95,7 @@ def design_from_sql(con: duckdb.DuckDBPyConnection, enc: Encoding, where: str
         for g, cats in zip(groups, categories)) + " FROM __train_levels").fetchnumpy()
     n = len(codes[groups[0]]) if groups else 0
     blocks = [sparse.csr_matrix((np.ones(n), (np.arange(n), codes[g])), shape=(n, len(cats)))
-              for g, cats in zip(groups, categories)]
+              for g, cats in zip(groups, categories)]  # one block of 0/1 columns per group
     ids = con.execute("SELECT account_id FROM __train_levels").fetchnumpy()["account_id"]
     return sparse.hstack(blocks, format="csr"), categories, ids
 
