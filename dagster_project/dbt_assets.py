@@ -1,9 +1,11 @@
 """The dbt project as Dagster assets: every model an asset, every dbt test an asset check."""
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,18 +34,32 @@ def _newest_source(project_dir: Path) -> float:
     return max(p.stat().st_mtime for p in files if p.exists())
 
 
+def _manifest_is_fresh(manifest: Path, project_dir: Path) -> bool:
+    return manifest.exists() and manifest.stat().st_mtime >= _newest_source(project_dir)
+
+
 def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
     """Parse the dbt project when its manifest is missing or older than any project file.
 
     `DbtProject.prepare_if_dev()` only runs under `dagster dev`; the CLI, tests and CI come through here.
+    Several processes may start at once (test workers, the UI beside a refresh): they take turns on a lock
+    file, and the manifest is parsed into a private folder and moved into place, so no reader ever sees
+    half of it.
     """
-    manifest = Path(project.manifest_path)
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source(Path(project.project_dir)):
-        cmd = [dbt_executable(), "parse", "--quiet", "--project-dir", str(project.project_dir),
-               "--profiles-dir", str(project.profiles_dir), "--target-path", str(project.target_path)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
+    manifest, project_dir = Path(project.manifest_path), Path(project.project_dir)
+    if _manifest_is_fresh(manifest, project_dir):
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with open(manifest.parent / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _manifest_is_fresh(manifest, project_dir):
+            with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as scratch:
+                cmd = [dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir),
+                       "--profiles-dir", str(project.profiles_dir), "--target-path", scratch]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
+                os.replace(Path(scratch) / "manifest.json", manifest)
     return manifest
 
 
