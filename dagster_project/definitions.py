@@ -1,10 +1,9 @@
 """The Dagster Definitions of the ICP engine (loaded by workspace.yaml, the CLI and the tests)."""
 from dagster import Definitions
-from dagster_dbt import DbtCliResource
 
 from dagster_project.automation import landing_files_sensor, nightly_refresh, refresh_failure_alert
 from dagster_project.checks import account_features_schema, published_tables_expectations
-from dagster_project.dbt_assets import DBT_PROJECT, dbt_executable, icp_dbt_models
+from dagster_project.dbt_assets import DBT_PROJECT, IcpDbtCliResource, dbt_executable, icp_dbt_models
 from dagster_project.ingest_assets import INGEST_ASSETS
 from dagster_project.jobs import icp_refresh
 from dagster_project.publish_asset import icp_report, serving_publication
@@ -16,5 +15,5 @@ defs = Definitions(
     jobs=[icp_refresh],
     schedules=[nightly_refresh],
     sensors=[landing_files_sensor, refresh_failure_alert],
-    resources={"dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())},
+    resources={"dbt": IcpDbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())},
 )

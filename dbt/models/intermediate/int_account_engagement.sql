@@ -24,10 +24,10 @@ aged as (
 per_account as (
     select
         account_id,
-        sum(case when age_days <= 30 then 1 else 0 end) as activities_30d,
-        sum(case when age_days <= 90 then 1 else 0 end) as activities_90d,
+        count(case when age_days <= 30 then 1 end) as activities_30d,
+        count(case when age_days <= 90 then 1 end) as activities_90d,
         {%- for t in types %}
-        sum(case when age_days <= 90 and activity_type = '{{ t }}' then 1 else 0 end) as {{ t }}_90d,
+        count(case when age_days <= 90 and activity_type = '{{ t }}' then 1 end) as {{ t }}_90d,
         {%- endfor %}
         max(occurred_at) as last_activity_at,
         sum(case when age_days <= {{ var('engagement_window_days') }} then
@@ -46,8 +46,8 @@ people as (
     select
         account_id,
         count(*) as contacts,
-        sum(case when seniority = 'executive' then 1 else 0 end) as executive_contacts,
-        sum(case when seniority in ('executive', 'senior') then 1 else 0 end) as senior_contacts
+        count(case when seniority = 'executive' then 1 end) as executive_contacts,
+        count(case when seniority in ('executive', 'senior') then 1 end) as senior_contacts
     from contacts
     group by account_id
 )

@@ -11,10 +11,10 @@ ref_date as (
 select
     i.account_id,
     count(*) as invoices,
-    {{ safe_divide("sum(case when i.status = 'paid' then 1 else 0 end)",
-                   "sum(case when i.status in ('paid', 'open', 'uncollectible') then 1 else 0 end)") }} as paid_share,
-    sum(case when i.status = 'uncollectible' then 1 else 0 end) as uncollectible_invoices,
-    sum(case when i.status = 'open' and i.due_at < r.as_of then 1 else 0 end) as overdue_invoices,
+    {{ safe_divide("count(case when i.status = 'paid' then 1 end)",
+                   "count(case when i.status in ('paid', 'open', 'uncollectible') then 1 end)") }} as paid_share,
+    count(case when i.status = 'uncollectible' then 1 end) as uncollectible_invoices,
+    count(case when i.status = 'open' and i.due_at < r.as_of then 1 end) as overdue_invoices,
     avg(case when i.paid_at is not null then {{ dbt.datediff('i.issued_at', 'i.paid_at', 'day') }} end) as avg_days_to_pay
 from invoices as i
 cross join ref_date as r

@@ -24,8 +24,8 @@ first_win as (
 per_account as (
     select
         account_id,
-        sum(case when is_won and opportunity_type = 'new_business' then 1 else 0 end) as won_deals,
-        sum(case when not is_won and opportunity_type = 'new_business' then 1 else 0 end) as lost_deals,
+        count(case when is_won and opportunity_type = 'new_business' then 1 end) as won_deals,
+        count(case when not is_won and opportunity_type = 'new_business' then 1 end) as lost_deals,
         sum(case when is_won then coalesce(amount_usd, 0) else 0 end) as won_amount,
         sum(case when is_won and opportunity_type = 'expansion' then coalesce(amount_usd, 0) else 0 end) as expansion_won_amount,
         avg(case when is_won and opportunity_type = 'new_business' and close_date is not null

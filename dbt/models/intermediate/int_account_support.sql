@@ -15,7 +15,7 @@ per_account as (
     select
         t.account_id,
         count(*) as tickets,
-        sum(case when t.priority = 'urgent' then 1 else 0 end) as urgent_tickets,
+        count(case when t.priority = 'urgent' then 1 end) as urgent_tickets,
         avg(t.csat) as avg_csat,
         avg(case when t.solved_at is not null then {{ dbt.datediff('t.created_at', 't.solved_at', 'hour') }} end) as avg_hours_to_solve
     from tickets as t
