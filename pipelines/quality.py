@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow.compute as pc
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -19,6 +21,7 @@ class QualityReport:
     evaluated: int = 0
 
 
+LOW_CARDINALITY = {"fit_tier", "lifecycle", "segment_id", "segment_kind", "kind"}
 FRAMES = {
     "target_accounts": """SELECT t.*, s.lifecycle, g.kind AS segment_kind FROM scoring.target_accounts t
                           JOIN scoring.account_scores s USING (account_id)
@@ -35,6 +38,16 @@ def _used_columns(expectations: list) -> list[str]:
     for e in expectations:  # pandas row conditions name their columns before a comparison
         used |= set(re.findall(r"([A-Za-z_]\w*)\s*(?:==|!=|<=|>=|<|>)", str(getattr(e, "row_condition", None) or "")))
     return sorted(used) or ["1 AS one"]
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """The query's rows for GX, with the few-valued text columns as pandas categories (a million short strings
+    become a million Python objects otherwise, and GX hashes and scans them several times)."""
+    table = con.execute(sql).fetch_arrow_table()
+    for i, name in enumerate(table.column_names):
+        if name in LOW_CARDINALITY:
+            table = table.set_column(i, name, pc.dictionary_encode(table.column(i)))
+    return table.to_pandas()
 
 
 def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> QualityReport:
@@ -65,7 +78,7 @@ def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> Qual
         definitions.append((table, context.validation_definitions.add(
             gx.ValidationDefinition(name=table, data=batch, suite=suite))))
     for table, definition in definitions:
-        frame = con.execute(f"SELECT {', '.join(_used_columns(expectation_sets[table]))} FROM ({FRAMES[table]})").df()
+        frame = _frame(con, f"SELECT {', '.join(_used_columns(expectation_sets[table]))} FROM ({FRAMES[table]})")
         result = definition.run(batch_parameters={"dataframe": frame})
         report.evaluated += len(result.results)
         for r in result.results:

@@ -11,9 +11,9 @@ import pytest
 
 from pipelines.config import Config, DeclaredICP
 from pipelines.icp import backtest as bt
-from pipelines.icp.attributes import Encoding
+from pipelines.icp.attributes import Encoding, level_codes
 from pipelines.icp.labels import label_customers
-from pipelines.icp.scorecard import contributions, design_from_sql, fit_declared, fit_design, score_accounts
+from pipelines.icp.scorecard import declared_size_rule, design, fit_declared, fit_design, score, write_scores
 from pipelines.icp.segments import assign, fit_segments
 
 
@@ -72,30 +72,31 @@ ENC = Encoding(industries=("Logistics", "Retail", "Software"), regions=("NA",), 
 
 def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label() -> None:
     con = _features_db()
-    X, categories, _ = design_from_sql(con, ENC, "true")
+    codes = level_codes(con, ENC)
+    X, categories = design(codes, ENC, np.arange(len(codes.codes)))
     y = con.execute("SELECT ideal FROM marts.account_features ORDER BY account_id").df()["ideal"].to_numpy(int)
     card = fit_design(X, categories, y, ENC, regularisation=1.0, seed=0)
-    scale = score_accounts(con, card, "true", "fit")
+    fit = score(card, codes)
+    write_scores(con, fit, codes, "fit")
     scored = con.execute("SELECT f.account_id, fit_score, reasons, ideal FROM fit JOIN marts.account_features f "
                          "USING (account_id) ORDER BY account_id").df()
     assert scored["fit_score"].between(0, 100).all()
     assert scored["fit_score"].min() == pytest.approx(0) and scored["fit_score"].max() == pytest.approx(100)
-    for account_id, score in scored[["account_id", "fit_score"]].head(25).itertuples(index=False):
-        parts = contributions(con, account_id, scale)
-        assert scale.baseline + parts["points"].sum() == pytest.approx(score, abs=0.01)
+    assert np.allclose(scored["fit_score"], fit.scale.baseline + fit.points.sum(axis=1) * fit.scale.factor, atol=0.01)
     assert scored.loc[scored["ideal"], "fit_score"].min() > scored.loc[~scored["ideal"], "fit_score"].max()
     top = scored.sort_values("fit_score").iloc[-1]["reasons"]
     assert top.startswith("industry = Logistics (+") or top.startswith("200+ employees (+")
-    for reasons, score in scored[["reasons", "fit_score"]].itertuples(index=False):
+    for reasons, score_ in scored[["reasons", "fit_score"]].itertuples(index=False):
         numbers = [int(n) for n in re.findall(r"\(([+-]\d+)\)", reasons)] + [int(reasons.rsplit("baseline ", 1)[1])]
-        assert sum(numbers) == math.floor(score + 0.5), reasons  # the reasons text adds up to the score
+        assert sum(numbers) == math.floor(score_ + 0.5), reasons  # the reasons text adds up to the score
     assert card.version == fit_design(X, categories, y, ENC, 1.0, 0).version  # deterministic
 
 
 def test_declared_icp_scores_rule_matches() -> None:
     con = _features_db(50)
     declared = DeclaredICP(industries=["Logistics"], employee_count=(200, None), technologies=["Snowflake"])
-    score_accounts(con, fit_declared(declared, ENC), "true", "fit", declared)
+    codes = level_codes(con, ENC, declared_size_rule(declared))
+    write_scores(con, score(fit_declared(declared, ENC), codes), codes, "fit")
     df = con.execute("""SELECT industry = 'Logistics' AS a, employee_count >= 200 AS b,
                                technologies LIKE '%Snowflake%' AS c, fit_score, reasons
                         FROM fit JOIN marts.account_features USING (account_id)""").df()
@@ -108,6 +109,7 @@ def test_declared_icp_scores_rule_matches() -> None:
 def test_segments_cover_every_account_once_and_read_as_rules() -> None:
     con = _features_db(600, seed=1)
     frame = con.execute("SELECT * FROM marts.account_features").df()
+    frame["tech:Snowflake"] = frame["technologies"].str.contains("Snowflake")
     y = frame["ideal"].to_numpy(int)
     model = fit_segments(frame, y, ["Snowflake"], frame, max_depth=2, min_share=0.03, seed=0)
     leaves = assign(model, frame)

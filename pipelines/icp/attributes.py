@@ -99,47 +99,99 @@ def _fmt(x: float, money: bool) -> str:
     return f"{x:,.0f}"
 
 
-def _band_sql(column: str, edges: tuple[float, ...], noun: str, money: bool) -> str:
-    """CASE expression: the band of a numeric column ('200-2,000 employees')."""
+TOKENS = "list_transform(string_split(lower(coalesce(technologies, '')), ';'), x -> trim(x))"
+
+# One attribute group's levels in code order: (SQL condition, label) pairs, the last with condition None (ELSE).
+# Conditions may use {tokens}: the account's technologies as a list of lower-case names.
+Levels = list[tuple[str | None, str]]
+
+
+def _band_levels(column: str, edges: tuple[float, ...], noun: str, money: bool) -> Levels:
+    """Bands of a numeric column ('200-2,000 employees'), unknown first."""
+    levels: Levels = [(f"{ident(column)} IS NULL", f"{noun} unknown")]
     if not edges:
-        return f"CASE WHEN {ident(column)} IS NULL THEN {q(noun + ' unknown')} ELSE {q('any ' + noun)} END"
-    cases = [f"WHEN {ident(column)} IS NULL THEN {q(noun + ' unknown')}"]
+        return levels + [(None, f"any {noun}")]
     lo = None
     for e in edges:
         label = f"under {_fmt(e, money)} {noun}" if lo is None else f"{_fmt(lo, money)}-{_fmt(e, money)} {noun}"
-        cases.append(f"WHEN {ident(column)} < {e!r} THEN {q(label)}")
+        levels.append((f"{ident(column)} < {e!r}", label))
         lo = e
-    cases.append(f"ELSE {q(f'{_fmt(lo, money)}+ {noun}')}")
-    return "CASE " + " ".join(cases) + " END"
+    return levels + [(None, f"{_fmt(lo, money)}+ {noun}")]
 
 
-def _category_sql(column: str, levels: tuple[str, ...], noun: str) -> str:
-    if not levels:
-        return q(f"{noun} any")
-    listed = ", ".join(q(v) for v in levels)
-    return (f"CASE WHEN {ident(column)} IS NULL THEN {q(noun + ' unknown')} "
-            f"WHEN {ident(column)} IN ({listed}) THEN {q(noun + ' = ')} || {ident(column)} "
-            f"ELSE {q(noun + ' other')} END")
+def _category_levels(column: str, values: tuple[str, ...], noun: str) -> Levels:
+    """The kept categories of a column, then unknown and other."""
+    if not values:
+        return [(None, f"{noun} any")]
+    return ([(f"{ident(column)} IS NULL", f"{noun} unknown")]
+            + [(f"{ident(column)} = {q(v)}", f"{noun} = {v}") for v in values] + [(None, f"{noun} other")])
 
 
-def level_exprs(enc: Encoding) -> dict[str, str]:
-    """SQL expression per attribute group giving each account's level label."""
-    exprs = {
-        "industry": _category_sql("industry", enc.industries, "industry"),
-        "employees": _band_sql("employee_count", enc.employee_edges, "employees", money=False),
-        "revenue": _band_sql("annual_revenue", enc.revenue_edges, "revenue", money=True),
-        "region": _category_sql("region", enc.regions, "region"),
-        "lead_source": _category_sql("lead_source", enc.lead_sources, "lead source"),
+def attribute_levels(enc: Encoding, declared_size: tuple[str, str] | None = None) -> dict[str, Levels]:
+    """Every attribute group's levels; `declared_size` (condition, label) adds the declared ICP's size rule."""
+    groups = {
+        "industry": _category_levels("industry", enc.industries, "industry"),
+        "employees": _band_levels("employee_count", enc.employee_edges, "employees", money=False),
+        "revenue": _band_levels("annual_revenue", enc.revenue_edges, "revenue", money=True),
+        "region": _category_levels("region", enc.regions, "region"),
+        "lead_source": _category_levels("lead_source", enc.lead_sources, "lead source"),
     }
     for i, tech in enumerate(enc.technologies):
-        exprs[f"tech_{i}"] = (f"CASE WHEN list_contains(list_transform(string_split(lower(coalesce(technologies, '')), ';'), "
-                              f"x -> trim(x)), {q(tech.lower())}) THEN {q('uses ' + tech)} ELSE {q('no ' + tech)} END")
-    return exprs
+        groups[f"tech_{i}"] = [(f"list_contains({{tokens}}, {q(tech.lower())})", f"uses {tech}"), (None, f"no {tech}")]
+    if declared_size is not None:
+        cond, label = declared_size
+        groups["declared_size"] = [(cond, label), (None, f"outside {label}")]
+    return groups
 
 
-def levels_query(enc: Encoding, where: str = "true", extra: dict[str, str] | None = None) -> str:
-    """SELECT account_id, one level column per attribute group, and any `extra` columns (name -> SQL)."""
-    cols = ", ".join(f"{expr} AS {ident(g)}" for g, expr in {**level_exprs(enc), **(extra or {})}.items())
-    return f"SELECT account_id, {cols} FROM {FEATURES} WHERE {where}"
+def _case(levels: Levels, value, tokens: str) -> str:
+    if len(levels) == 1:
+        return value(0, levels[0][1])
+    whens = " ".join(f"WHEN {cond.replace('{tokens}', tokens)} THEN {value(i, label)}"
+                     for i, (cond, label) in enumerate(levels[:-1]))
+    return f"CASE {whens} ELSE {value(len(levels) - 1, levels[-1][1])} END"
 
 
+def level_sql(levels: Levels) -> str:
+    """SQL over account_features giving an account's level label in a group."""
+    return _case(levels, lambda i, label: q(label), TOKENS)
+
+
+def level_exprs(enc: Encoding, declared_size: tuple[str, str] | None = None) -> dict[str, str]:
+    """SQL expression per attribute group giving each account's level label."""
+    return {g: level_sql(levels) for g, levels in attribute_levels(enc, declared_size).items()}
+
+
+@dataclass
+class LevelCodes:
+    """Every account's level in every attribute group as an integer code (an index into `labels[group]`).
+
+    Rows follow account_id order, like `SELECT ... FROM marts.account_features ORDER BY account_id`; the
+    account ids themselves stay in DuckDB (temp table `__accounts`, same order).
+    """
+
+    labels: dict[str, list[str]]
+    codes: np.ndarray  # (accounts, groups) int16
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.labels)
+
+    def has(self, group: str, label: str) -> np.ndarray:
+        """Whether each account's level in `group` is `label`."""
+        return self.codes[:, self.groups.index(group)] == self.labels[group].index(label)
+
+
+def level_codes(con: duckdb.DuckDBPyConnection, enc: Encoding,
+                declared_size: tuple[str, str] | None = None) -> LevelCodes:
+    """Compute every account's level codes in one DuckDB pass; also (re)creates temp table `__accounts`."""
+    levels = attribute_levels(enc, declared_size)
+    cols = ", ".join(f"CAST({_case(lv, lambda i, label: str(i), '__tokens')} AS SMALLINT) AS {ident(g)}"
+                     for g, lv in levels.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __accounts AS SELECT account_id, {cols} "
+                f"FROM (SELECT *, {TOKENS} AS __tokens FROM {FEATURES}) ORDER BY account_id")
+    arrays = con.execute(f"SELECT {', '.join(ident(g) for g in levels)} FROM __accounts").fetchnumpy()
+    n = con.execute("SELECT count(*) FROM __accounts").fetchone()[0]
+    codes = np.column_stack([np.asarray(arrays[g], dtype=np.int16) for g in levels]) if levels \
+        else np.zeros((n, 0), dtype=np.int16)
+    return LevelCodes({g: [label for _, label in lv] for g, lv in levels.items()}, codes)

@@ -14,14 +14,16 @@ import pandas as pd
 
 from pipelines.config import Config
 from pipelines.icp import backtest as bt
-from pipelines.icp.attributes import Encoding, learn_encoding, supervised_edges
+from pipelines.icp.attributes import Encoding, LevelCodes, learn_encoding, level_codes, supervised_edges
 from pipelines.icp.labels import is_customer, label_customers
-from pipelines.icp.scorecard import (Scorecard, combine, design_from_sql, fit_declared, fit_design, score_accounts,
-                                     write_scorecard)
-from pipelines.icp.segments import assign, fit_segments
+from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, fit_declared, fit_design, score,
+                                     write_scorecard, write_scores)
+from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
+from pipelines.ingest import q
 
-# What the models need in pandas (names, domains and owners stay in DuckDB and are joined back in SQL).
-FEATURE_COLUMNS = """account_id, industry, employee_count, annual_revenue, region, lead_source, technologies, lifecycle,
+# What the models need in pandas, in account_id order (ids, names, domains, owners and technologies stay in DuckDB;
+# the attribute levels come as integer codes, pipelines/icp/attributes.py).
+FEATURE_COLUMNS = """industry, employee_count, annual_revenue, region, lead_source, lifecycle,
     customer_since, is_churned, tenure_months, months_to_churn,
     current_mrr, current_arr, mrr_12m_ago, lifetime_paid_revenue, expansion_revenue, expansion_won_amount,
     subscriptions, invoices, paid_share, uncollectible_invoices, tickets, tickets_per_month, won_deals, lost_deals,
@@ -88,8 +90,8 @@ def _supervised(enc: Encoding, features: pd.DataFrame, y: pd.Series, cfg: Config
     return replace(enc, **edges)
 
 
-def _choose_scorecard(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: TrainingLabels, enc: Encoding,
-                      cfg: Config, n_customers: int, warnings: list[str]) -> Scorecard:
+def _choose_scorecard(codes: LevelCodes, y: TrainingLabels, enc: Encoding, cfg: Config, n_customers: int,
+                      warnings: list[str]) -> Scorecard:
     both_classes = y.ideal.dropna().nunique() == 2
     enough = n_customers >= cfg.model.min_customers and both_classes
     if not enough and not cfg.declared_icp.is_empty:
@@ -103,39 +105,35 @@ def _choose_scorecard(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y:
     if not enough:
         warnings.append(f"only {n_customers} customers (min_customers = {cfg.model.min_customers}) and no "
                         "declared ICP in icp.yaml: the learned model rests on little data")
-    return _two_part(con, features, y.ideal, y.win, enc, cfg)
+    return _two_part(codes, y.ideal, y.win, enc, cfg)
 
 
-def _two_part(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, ideal: pd.Series, win: pd.Series,
-              enc: Encoding, cfg: Config) -> Scorecard:
+def _two_part(codes: LevelCodes, ideal: pd.Series, win: pd.Series, enc: Encoding, cfg: Config) -> Scorecard:
     """The fit scorecard: log-odds of winning the account plus log-odds of it turning out ideal once won.
 
     Their sum approximates the log of the chance that an account becomes an ideal customer; each part is a
     logistic regression on the same pre-sale attributes, so the points simply add up.
     """
-    cards = [_fit_learned_on(con, features, y.dropna(), enc, cfg) for y in (win, ideal) if y.dropna().nunique() == 2]
+    cards = [_fit_learned_on(codes, y.dropna(), enc, cfg) for y in (win, ideal) if y.dropna().nunique() == 2]
     return combine(cards)
 
 
-def _fit_learned_on(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: pd.Series, enc: Encoding,
-                    cfg: Config) -> Scorecard:
-    """Fit the learned scorecard on the labelled accounts `y` (indexed like `features`)."""
-    label_of = dict(zip(features.loc[y.index, "account_id"], y.astype(int)))
-    con.register("__train_ids", pd.DataFrame({"account_id": list(label_of)}))
-    X, categories, ids = design_from_sql(con, enc, "account_id IN (SELECT account_id FROM __train_ids)")
-    con.unregister("__train_ids")
-    target = np.array([label_of[i] for i in ids], dtype=int)
-    return fit_design(X, categories, target, enc, cfg.model.regularisation, cfg.model.seed)
+def _fit_learned_on(codes: LevelCodes, y: pd.Series, enc: Encoding, cfg: Config) -> Scorecard:
+    """Fit the learned scorecard on the labelled accounts `y` (indexed by position in account_id order)."""
+    X, categories = design(codes, enc, y.index.to_numpy())
+    return fit_design(X, categories, y.to_numpy(dtype=int), enc, cfg.model.regularisation, cfg.model.seed)
 
 
-def _segments(features: pd.DataFrame, y: pd.Series, labels: pd.DataFrame, enc: Encoding,
+def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: pd.DataFrame, enc: Encoding,
               cfg: Config) -> tuple[pd.DataFrame, np.ndarray]:
     """The segment table (statistics and kind, indexed by tree leaf) and every account's leaf."""
     labelled = y.notna()
     if y[labelled].nunique() >= 2:
-        model = fit_segments(features[labelled], y[labelled].to_numpy(), list(enc.technologies), features,
+        inputs = features[CATEGORIES + NUMBERS].assign(**{
+            f"tech:{t}": codes.has(f"tech_{i}", f"uses {t}") for i, t in enumerate(enc.technologies)})
+        model = fit_segments(inputs[labelled], y[labelled].to_numpy(), list(enc.technologies), inputs,
                              cfg.model.max_segment_depth, cfg.model.min_segment_share, cfg.model.seed)
-        leaves = assign(model, features)
+        leaves = assign(model, inputs)
         label_of = model.labels
     else:
         leaves, label_of = np.zeros(len(features), dtype=int), {0: "all accounts"}
@@ -188,43 +186,50 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     labels = label_customers(features[customers], cfg)
     y = _training_labels(features, labels, cfg)
     enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y.segment, cfg)
-    card = _choose_scorecard(con, features, y, enc, cfg, int(customers.sum()), warnings)
-    scale = score_accounts(con, card, "true", "scoring.fit", cfg.declared_icp)
-    write_scorecard(con, card, scale, cfg.declared_icp)
-    fit = con.execute("SELECT account_id, fit_score, fit_probability, fit_baseline, reasons FROM scoring.fit").df()
-    fit = features[["account_id"]].merge(fit, on="account_id", how="left")
-    fit.index = features.index
+    codes = level_codes(con, enc, declared_size_rule(cfg.declared_icp))  # rows in features' order
+    card = _choose_scorecard(codes, y, enc, cfg, int(customers.sum()), warnings)
+    fit = score(card, codes)
+    write_scores(con, fit, codes, "scoring.fit")
+    write_scorecard(con, card, fit.scale, cfg.declared_icp)
+    fit_score = pd.Series(fit.fit_score, index=features.index)
 
-    seg, leaves = _segments(features, y.segment, labels, enc, cfg)
-    leaf_to_id = dict(zip(seg.index, seg["segment_id"]))
-    segment_id = pd.Series([leaf_to_id[leaf] for leaf in leaves], index=features.index)
+    seg, leaves = _segments(features, codes, y.segment, labels, enc, cfg)
+    position = pd.Series(np.arange(len(seg)), index=seg.index)  # leaf -> row of seg (S01, S02, ...)
+    segment_id = pd.Series(pd.Categorical.from_codes(position[leaves].to_numpy(), categories=seg["segment_id"]),
+                           index=features.index)
     kind_of = dict(zip(seg["segment_id"], seg["kind"]))
 
-    thresholds = bt.tier_thresholds(fit.loc[customers, "fit_score"], cfg.scoring.tier_shares)
-    tiers = bt.tier_of(fit["fit_score"], thresholds)
+    thresholds = bt.tier_thresholds(fit_score[customers], cfg.scoring.tier_shares)
+    tiers = bt.tier_of(fit_score, thresholds)
     engagement = 100 * (1 - np.exp(-(features["engagement_points"].fillna(0) + 3 * features["open_opportunities"]) / 5.0))
     w = cfg.scoring.engagement_weight
-    priority = (1 - w) * fit["fit_score"] + w * engagement
+    priority = (1 - w) * fit_score + w * engagement
 
     bad_fit = pd.Series(False, index=features.index)
     bad_fit.loc[labels.index] = labels["is_bad_fit"]
-    bad_fit |= segment_id.map(kind_of).eq("anti_icp")
+    anti_icp = segment_id.map(kind_of).eq("anti_icp").astype(bool)
+    bad_fit |= anti_icp
+    bad_fit_reason = labels["bad_fit_reason"].reindex(features.index).where(~bad_fit | ~anti_icp, "anti-ICP segment")
+    bad_fit_reason[~customers] = np.where(bad_fit[~customers], "anti-ICP segment", None)
+    # In account_id order, like scoring.fit; text columns as categories (DuckDB reads them as codes, not strings).
     scores = pd.DataFrame({
-        "account_id": features["account_id"],
-        "lifecycle": features["lifecycle"], "fit_score": fit["fit_score"], "fit_tier": tiers,
-        "segment_id": segment_id, "value_index": labels["value_index"].reindex(features.index),
+        "lifecycle": features["lifecycle"].astype("category"), "fit_score": fit_score,
+        "fit_tier": pd.Categorical(tiers), "segment_id": segment_id,
+        "value_index": labels["value_index"].reindex(features.index),
         "is_ideal": labels["is_ideal"].reindex(features.index), "is_bad_fit": bad_fit,
-        "bad_fit_reason": labels["bad_fit_reason"].reindex(features.index).where(
-            ~bad_fit | segment_id.map(kind_of).ne("anti_icp"), "anti-ICP segment"),
-        "reasons": fit["reasons"], "fit_probability": fit["fit_probability"], "fit_baseline": fit["fit_baseline"],
+        "bad_fit_reason": bad_fit_reason.astype("category"), "reasons": None,
+        "fit_probability": fit.probability, "fit_baseline": fit.scale.baseline,
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
         "scored_at": scored_at, "model_version": card.version,
     })
-    scores.loc[~customers, "bad_fit_reason"] = np.where(bad_fit[~customers], "anti-ICP segment", None)
+    columns = ", ".join("fit.reasons" if c == "reasons" else
+                        f"CAST(s.{c} AS VARCHAR) AS {c}" if isinstance(scores[c].dtype, pd.CategoricalDtype) else
+                        f"s.{c}" for c in scores.columns)
     con.register("__scores", scores)
-    con.execute("""CREATE OR REPLACE TABLE scoring.account_scores AS
-        SELECT s.account_id, f.account_name, s.* EXCLUDE (account_id)
-        FROM __scores s JOIN marts.account_features f USING (account_id) ORDER BY account_id""")
+    con.execute(f"""CREATE OR REPLACE TABLE scoring.account_scores AS
+        SELECT fit.account_id, f.account_name, {columns}
+        FROM scoring.fit fit POSITIONAL JOIN __scores s JOIN marts.account_features f USING (account_id)
+        ORDER BY account_id""")
     con.unregister("__scores")
 
     seg_out = seg.reset_index(drop=True)[["segment_id", "segment_label", "kind", "n_accounts", "n_customers", "n_ideal",
@@ -233,20 +238,21 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     con.execute("CREATE OR REPLACE TABLE scoring.icp_segments AS SELECT * FROM __seg ORDER BY segment_id")
     con.unregister("__seg")
 
-    n_targets = _targets(con, features, cfg)
-    result = _backtest(con, features, y, enc, cfg, card, as_of, warnings)
-    _write_evaluation(con, result, card, cfg, scored_at, as_of, thresholds, features, enc)
+    n_targets = _targets(con, cfg)
+    result = _backtest(codes, features, y, enc, cfg, card, as_of, warnings)
+    _write_evaluation(con, codes, result, card, cfg, scored_at, as_of, thresholds, features, enc)
     return IcpResult(card.version, card.kind, len(features), int(customers.sum()), int(labels["is_ideal"].sum()),
                      n_targets, len(seg), result, warnings)
 
 
-def _targets(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, cfg: Config) -> int:
+def _targets(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
     """target_accounts: prospects (and fitting churned accounts, flagged win-back) ranked by priority_score."""
-    domains = [d.lower() for d in cfg.exclude.domains]
-    names = [n.lower() for n in cfg.exclude.account_names]
-    con.register("__excl_domains", pd.DataFrame({"d": domains}, dtype=str))
-    con.register("__excl_names", pd.DataFrame({"n": names}, dtype=str))
     winback = "OR (s.lifecycle = 'churned')" if cfg.scoring.winback else ""
+    excluded = ""
+    if cfg.exclude.domains:
+        excluded += f" AND coalesce(lower(f.domain), '') NOT IN ({', '.join(q(d.lower()) for d in cfg.exclude.domains)})"
+    if cfg.exclude.account_names:
+        excluded += f" AND lower(s.account_name) NOT IN ({', '.join(q(n.lower()) for n in cfg.exclude.account_names)})"
     con.execute(f"""
         CREATE OR REPLACE TABLE scoring.target_accounts AS
         SELECT
@@ -260,17 +266,13 @@ def _targets(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, cfg: Config
         JOIN scoring.icp_segments g USING (segment_id)
         WHERE (s.lifecycle = 'prospect' {winback})
           AND NOT s.is_bad_fit
-          AND g.kind <> 'anti_icp'
-          AND coalesce(lower(f.domain), '') NOT IN (SELECT d FROM __excl_domains)
-          AND lower(s.account_name) NOT IN (SELECT n FROM __excl_names)
+          AND g.kind <> 'anti_icp'{excluded}
         ORDER BY rank
     """)
-    con.unregister("__excl_domains")
-    con.unregister("__excl_names")
     return con.execute("SELECT count(*) FROM scoring.target_accounts").fetchone()[0]
 
 
-def _backtest(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: TrainingLabels, enc: Encoding, cfg: Config,
+def _backtest(codes: LevelCodes, features: pd.DataFrame, y: TrainingLabels, enc: Encoding, cfg: Config,
               card: Scorecard, as_of: pd.Timestamp, warnings: list[str]) -> bt.BacktestResult:
     """Refit the same kind of scorecard on what was known before the cutoff; test on later decisions."""
     cutoff = as_of - pd.DateOffset(months=cfg.model.backtest_months)
@@ -281,8 +283,8 @@ def _backtest(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: Trainin
         warnings.append(f"backtest skipped: {len(y_train)} labelled accounts before {cutoff:%Y-%m-%d} "
                         f"and {int(test.sum())} decided after it")
         return result
-    bt_card = _two_part(con, features, y.ideal[train], y.win[train], enc, cfg) if card.kind == "learned" else card
-    result = _evaluate_card(con, bt_card, features, train, test, y_test, cfg)
+    bt_card = _two_part(codes, y.ideal[train], y.win[train], enc, cfg) if card.kind == "learned" else card
+    result = _evaluate_card(codes, bt_card, features, train, test, y_test, cfg)
     result.cutoff, result.n_train = cutoff, len(y_train)
     if result.n_positive < cfg.model.min_backtest_positives:
         warnings.append(f"backtest has only {result.n_positive} conversions after {cutoff:%Y-%m-%d}: its figures are noisy")
@@ -292,25 +294,23 @@ def _backtest(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, y: Trainin
     return result
 
 
-def _evaluate_card(con: duckdb.DuckDBPyConnection, card: Scorecard, features: pd.DataFrame, train: pd.Series,
-                   test: pd.Series, y_test: pd.Series, cfg: Config) -> bt.BacktestResult:
-    ids = features.loc[train | test, ["account_id"]]
-    con.register("__bt_scope", ids)
-    score_accounts(con, card, "account_id IN (SELECT account_id FROM __bt_scope)", "__bt_fit", cfg.declared_icp,
-                   reasons=False)
-    con.unregister("__bt_scope")
-    s = features[["account_id"]].merge(con.execute("SELECT account_id, fit_score FROM __bt_fit").df(),
-                                       on="account_id", how="left").set_index(features.index)["fit_score"]
+def _evaluate_card(codes: LevelCodes, card: Scorecard, features: pd.DataFrame, train: pd.Series, test: pd.Series,
+                   y_test: pd.Series, cfg: Config) -> bt.BacktestResult:
+    """Score the train and test accounts together with `card`; tiers from the training customers' scores."""
+    rows = np.flatnonzero((train | test).to_numpy())
+    s = pd.Series(np.nan, index=features.index)
+    s.iloc[rows] = score(card, codes, rows).fit_score
     thresholds = bt.tier_thresholds(s[train & is_customer(features)], cfg.scoring.tier_shares)
     return bt.evaluate(s[test], y_test, bt.tier_of(s[test], thresholds))
 
 
-def _write_evaluation(con: duckdb.DuckDBPyConnection, result: bt.BacktestResult, card: Scorecard, cfg: Config,
+def _write_evaluation(con: duckdb.DuckDBPyConnection, codes: LevelCodes, result: bt.BacktestResult, card: Scorecard,
+                      cfg: Config,
                       scored_at: datetime, as_of: pd.Timestamp, thresholds: list[float], features: pd.DataFrame,
                       enc: Encoding) -> None:
     declared = None
     if not cfg.declared_icp.is_empty and card.kind == "learned" and result.n_test:
-        declared = _evaluate_card(con, fit_declared(cfg.declared_icp, enc), features,
+        declared = _evaluate_card(codes, fit_declared(cfg.declared_icp, enc), features,
                                   *bt.split(features, result.cutoff), cfg)
     row = {
         "model_version": card.version, "model_kind": card.kind, "evaluated_at": scored_at,

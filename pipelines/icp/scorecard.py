@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import duckdb
 import numpy as np
@@ -17,8 +18,8 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from pipelines.config import DeclaredICP
-from pipelines.icp.attributes import Encoding, level_exprs, levels_query
-from pipelines.ingest import ident, q
+from pipelines.icp.attributes import Encoding, LevelCodes, level_exprs
+from pipelines.ingest import q
 
 
 @dataclass
@@ -81,23 +82,20 @@ def fit_design(X: sparse.csr_matrix, categories: list[np.ndarray], y: np.ndarray
     return Scorecard("learned", enc, points, defaults, intercept, n_train=len(y))
 
 
-def design_from_sql(con: duckdb.DuckDBPyConnection, enc: Encoding, where: str
-                    ) -> tuple[sparse.csr_matrix, list[np.ndarray], np.ndarray]:
-    """The one-hot design of the accounts matching `where` (ordered by account_id), built from integer level
-    codes computed in DuckDB, so no level text reaches Python; also returns the account ids' row order."""
-    groups = list(enc.groups)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __train_levels AS {levels_query(enc, where)} ORDER BY account_id")
-    distinct = con.execute("SELECT " + ", ".join(f"list_sort(list_distinct(list({ident(g)})))" for g in groups)
-                           + " FROM __train_levels").fetchone()
-    categories = [np.asarray(d or [], dtype=object) for d in distinct]
-    codes = con.execute("SELECT " + ", ".join(
-        f"CAST(list_position([{', '.join(q(str(v)) for v in cats)}]::VARCHAR[], {ident(g)}) - 1 AS INTEGER) AS {ident(g)}"
-        for g, cats in zip(groups, categories)) + " FROM __train_levels").fetchnumpy()
-    n = len(codes[groups[0]]) if groups else 0
-    blocks = [sparse.csr_matrix((np.ones(n), (np.arange(n), codes[g])), shape=(n, len(cats)))
-              for g, cats in zip(groups, categories)]  # one block of 0/1 columns per group
-    ids = con.execute("SELECT account_id FROM __train_levels").fetchnumpy()["account_id"]
-    return sparse.hstack(blocks, format="csr"), categories, ids
+def design(codes: LevelCodes, enc: Encoding, rows: np.ndarray) -> tuple[sparse.csr_matrix, list[np.ndarray]]:
+    """The one-hot design of the accounts at positions `rows`: per attribute group, one 0/1 column for each
+    level those accounts have (in level order), and the labels of those columns."""
+    n = len(rows)
+    blocks, categories = [], []
+    for g in enc.groups:
+        labels = codes.labels[g]
+        c = codes.codes[rows, codes.groups.index(g)].astype(np.int64)
+        present = np.flatnonzero(np.bincount(c, minlength=len(labels)))
+        column = np.full(len(labels), -1)
+        column[present] = np.arange(len(present))
+        blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), column[c])), shape=(n, len(present))))
+        categories.append(np.asarray([labels[i] for i in present], dtype=object))
+    return sparse.hstack(blocks, format="csr"), categories
 
 
 def fit_declared(declared: DeclaredICP, enc: Encoding) -> Scorecard:
@@ -114,8 +112,26 @@ def fit_declared(declared: DeclaredICP, enc: Encoding) -> Scorecard:
     for i, tech in enumerate(enc.technologies):
         if tech.lower() in techs:
             rows.append((f"tech_{i}", f"uses {tech}", 1.0))
+    size = declared_size_rule(declared)
+    if size:
+        rows.append(("declared_size", size[1], 1.0))
     points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
     return Scorecard("declared", enc, points, {}, 0.0)
+
+
+def declared_size_rule(declared: DeclaredICP | None) -> tuple[str, str] | None:
+    """(SQL condition, label) of the declared ICP's company-size rule, if it has one."""
+    if declared is None or not declared.employee_count:
+        return None
+    lo, hi = declared.employee_count
+    cond = " AND ".join(filter(None, [f"employee_count >= {lo}" if lo is not None else None,
+                                      f"employee_count < {hi}" if hi is not None else None])) or "true"
+    return cond, (f"{lo or 0:,}-{hi:,} employees" if hi else f"{lo:,}+ employees")
+
+
+def scored_groups(card: Scorecard) -> list[str]:
+    """The attribute groups a card scores: the encoding's, and the declared size rule when it has one."""
+    return list(card.encoding.groups) + (["declared_size"] if (card.points["grp"] == "declared_size").any() else [])
 
 
 @dataclass(frozen=True)
@@ -134,97 +150,89 @@ class ScoreScale:
         return 50.0 if self.factor == 0 else -self.low * self.factor
 
 
-def _points_sql(card: Scorecard, group: str) -> str:
-    """CASE expression mapping a group's level label (column `group`) to its raw points."""
-    rows = card.points[card.points["grp"] == group]
-    default = card.defaults.get(group, 0.0)
-    if rows.empty:
-        return repr(float(default))
-    whens = " ".join(f"WHEN {q(level)} THEN {raw!r}" for level, raw in zip(rows["level"], rows["raw"].astype(float)))
-    return f"CASE {ident(group)} {whens} ELSE {float(default)!r} END"
+@dataclass
+class Scores:
+    """A card applied to a set of accounts: every account's raw points per group, and what follows from them."""
+
+    groups: list[str]
+    points: np.ndarray  # (accounts, groups) raw points
+    intercept: float
+
+    @cached_property
+    def raw(self) -> np.ndarray:
+        return self.points.sum(axis=1)
+
+    @cached_property
+    def scale(self) -> ScoreScale:
+        raw = self.raw
+        return ScoreScale(float(raw.min()), float(raw.max())) if len(raw) else ScoreScale(0.0, 0.0)
+
+    @property
+    def fit_score(self) -> np.ndarray:
+        scale = self.scale
+        return np.round(scale.baseline + self.raw * scale.factor, 2)
+
+    @property
+    def probability(self) -> np.ndarray:
+        return 1 / (1 + np.exp(-(self.intercept + self.raw)))
 
 
-def score_accounts(con: duckdb.DuckDBPyConnection, card: Scorecard, where: str, table: str,
-                   declared: DeclaredICP | None = None, top_reasons: int = 4, reasons: bool = True) -> ScoreScale:
-    """Score the accounts matching `where` into `table` (account_id, fit_raw, fit_score, fit_probability,
-    fit_baseline and, with `reasons`, the reasons text).
+def score(card: Scorecard, codes: LevelCodes, rows: np.ndarray | None = None) -> Scores:
+    """Apply the card to the accounts at positions `rows` (all when None): a points lookup per group.
 
-    Columnar: DuckDB computes one level and one points column per attribute group; numpy picks each account's
-    largest contributions (by absolute size) for the reasons, and DuckDB writes their text.
+    fit_score = baseline + sum of points * factor, scaled so that the accounts scored together span 0..100.
     """
-    groups = list(card.encoding.groups)
-    size_rule = _declared_size_sql(declared) if card.kind == "declared" and declared else None
-    extra = None
-    if size_rule:
-        extra = {"declared_size": size_rule[2],
-                 "declared_size_points": f"CASE WHEN {size_rule[0]} THEN 1.0 ELSE 0.0 END"}
-        groups.append("declared_size")
-    points = [("declared_size_points" if g == "declared_size" else _points_sql(card, g)) for g in groups]
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE __pts AS
-        SELECT row_number() OVER (ORDER BY account_id) AS __rn, *,
-               {', '.join(f'CAST({p} AS DOUBLE) AS {ident(f"__p{i}")}' for i, p in enumerate(points))}
-        FROM ({levels_query(card.encoding, where, extra)})
-    """)
-    P = con.execute(f"SELECT {', '.join(ident(f'__p{i}') for i in range(len(groups)))} FROM __pts ORDER BY __rn"
-                    ).fetchnumpy()
-    matrix = np.column_stack([P[f"__p{i}"] for i in range(len(groups))]) if len(groups) else np.zeros((0, 0))
-    raw_sum = matrix.sum(axis=1) if matrix.size else np.zeros(0)
-    scale = ScoreScale(float(raw_sum.min()) if len(raw_sum) else 0.0, float(raw_sum.max()) if len(raw_sum) else 0.0)
-    k = scale.factor
-    raw = " + ".join(ident(f"__p{i}") for i in range(len(groups))) or "0.0"
-    scored = (f"SELECT __rn, account_id, {raw} AS raw_sum, round({scale.baseline!r} + ({raw}) * {k!r}, 2) AS fit_score, "
-              f"1 / (1 + exp(-({card.intercept!r} + {raw}))) AS fit_probability, {scale.baseline!r} AS fit_baseline "
-              f"FROM __pts")
-    if not reasons:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT account_id, raw_sum AS fit_raw, fit_score, "
-                    f"fit_probability, fit_baseline FROM ({scored}) ORDER BY account_id")
-        return scale
-    top = min(top_reasons, len(groups))
-    order = np.argsort(-np.abs(matrix), axis=1, kind="stable")[:, :top] if top else np.zeros((len(raw_sum), 0), int)
-    con.register("__top", pd.DataFrame({"__rn": np.arange(1, len(raw_sum) + 1),
-                                        **{f"__t{j}": order[:, j].astype("int16") for j in range(top)}}))
+    groups = scored_groups(card)
+    lookup = {(g, lvl): float(raw) for g, lvl, raw in card.points[["grp", "level", "raw"]].itertuples(index=False)}
+    columns = []
+    for g in groups:
+        default = card.defaults.get(g, 0.0)
+        per_level = np.array([lookup.get((g, label), default) for label in codes.labels[g]], dtype=float)
+        c = codes.codes[:, codes.groups.index(g)]
+        columns.append(per_level[c if rows is None else c[rows]])
+    n = len(codes.codes) if rows is None else len(rows)
+    return Scores(groups, np.column_stack(columns) if columns else np.zeros((n, 0)), card.intercept)
 
-    def pick(j: int, what: str) -> str:
-        cases = " ".join(f"WHEN {i} THEN {ident(g) if what == 'level' else ident(f'__p{i}')}"
-                         for i, g in enumerate(groups))
-        return f"CASE __t{j} {cases} END"
 
-    items = ", ".join(f"{{'level': {pick(j, 'level')}, 'points': CAST(round({pick(j, 'raw')} * {k!r}) AS INTEGER)}}"
-                      for j in range(top))
-    # The reasons add up: the biggest contributions, the rest as "other factors" (which also absorbs rounding),
-    # and the baseline; their numbers sum to the rounded fit_score.
+def write_scores(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCodes, table: str,
+                 top_reasons: int = 4) -> None:
+    """Write every account's scores (all accounts, in `__accounts` order) to `table` with the reasons text:
+    its largest contributions (by absolute size), the rest as "other factors" (which also absorbs rounding)
+    and the baseline; the numbers in the text sum to the rounded fit_score."""
+    scale, P = scores.scale, scores.points
+    top = min(top_reasons, len(scores.groups))
+    size, order = np.abs(P), np.zeros((len(P), top), dtype=np.int64)
+    for j in range(top):  # the largest remaining contribution; ties go to the earlier group
+        order[:, j] = np.argmax(size, axis=1)
+        size[np.arange(len(P)), order[:, j]] = -1.0
+    offsets = np.cumsum([0] + [len(codes.labels[g]) for g in scores.groups])
+    group_codes = codes.codes[:, [codes.groups.index(g) for g in scores.groups]]
+    frame = {"fit_raw": scores.raw, "fit_score": scores.fit_score, "fit_probability": scores.probability}
+    for j in range(top):
+        frame[f"__l{j}"] = (offsets[order[:, j]] + np.take_along_axis(group_codes, order[:, j:j + 1], 1)[:, 0]
+                            + 1).astype(np.int32)
+        frame[f"__p{j}"] = np.take_along_axis(P, order[:, j:j + 1], 1)[:, 0] * scale.factor
+    con.register("__scored", pd.DataFrame(frame))
+    labels = "([" + ", ".join(q(label) for g in scores.groups for label in codes.labels[g]) + "]::VARCHAR[])"
+    items = ", ".join(f"{{'level': {labels}[__l{j}], 'points': CAST(round(__p{j}) AS INTEGER)}}" for j in range(top))
+    base = f"CAST(round({scale.baseline!r}) AS INTEGER)"
     con.execute(f"""
         CREATE OR REPLACE TABLE {table} AS
         WITH s AS (
-            SELECT s.*, list_filter([{items}], x -> x.points <> 0) AS top
-            FROM ({scored}) s JOIN __pts USING (__rn) JOIN __top USING (__rn)
-        ), summed AS (
-            SELECT *, CAST(round({scale.baseline!r}) AS INTEGER) AS base,
-                   CAST(round(fit_score) AS INTEGER) - CAST(round({scale.baseline!r}) AS INTEGER)
-                       - coalesce(list_sum(list_transform(top, x -> x.points)), 0) AS rest
-            FROM s
+            SELECT a.account_id, s.*, list_filter([{items}]::STRUCT(level VARCHAR, points INTEGER)[],
+                                                  x -> x.points <> 0) AS top
+            FROM __accounts a POSITIONAL JOIN __scored s
         )
-        SELECT account_id, raw_sum AS fit_raw, fit_score, fit_probability, fit_baseline,
+        SELECT account_id, fit_raw, fit_score, fit_probability, {scale.baseline!r} AS fit_baseline,
                concat_ws('; ',
                    nullif(array_to_string(list_transform(top, x -> x.level || ' (' || printf('%+d', x.points) || ')'), '; '), ''),
                    CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
-                   'baseline ' || base) AS reasons
-        FROM summed ORDER BY account_id
+                   'baseline ' || {base}) AS reasons
+        FROM (SELECT *, CAST(round(fit_score) AS INTEGER) - {base}
+                        - coalesce(list_sum(list_transform(top, x -> x.points)), 0) AS rest FROM s)
+        ORDER BY account_id
     """)
-    con.unregister("__top")
-    return scale
-
-
-def _declared_size_sql(declared: DeclaredICP) -> tuple[str, str, str] | None:
-    """(condition, label, CASE giving the label or 'outside <label>') of the declared size rule."""
-    if not declared.employee_count:
-        return None
-    lo, hi = declared.employee_count
-    cond = " AND ".join(filter(None, [f"employee_count >= {lo}" if lo is not None else None,
-                                      f"employee_count < {hi}" if hi is not None else None])) or "true"
-    label = f"{lo or 0:,}-{hi:,} employees" if hi else f"{lo:,}+ employees"
-    return cond, label, f"CASE WHEN {cond} THEN {q(label)} ELSE {q('outside ' + label)} END"
+    con.unregister("__scored")
 
 
 def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: ScoreScale,
@@ -232,17 +240,14 @@ def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: Scor
     """Publishable scorecard tables: scoring.fit_attributes (each attribute, the SQL that gives an account's
     level from account_features, and the points of a level the model never saw) and scoring.fit_scorecard
     (the fit points of every level). With an account's fit_baseline they rebuild its fit_score exactly."""
-    exprs = level_exprs(card.encoding)
+    size = declared_size_rule(declared) if "declared_size" in scored_groups(card) else None
+    exprs = level_exprs(card.encoding, size)
     names = {"industry": "industry", "employees": "employees", "revenue": "annual revenue", "region": "region",
-             "lead_source": "lead source"}
+             "lead_source": "lead source", "declared_size": "declared company size"}
     names.update({f"tech_{i}": f"technology: {t}" for i, t in enumerate(card.encoding.technologies)})
     k = scale.factor
-    attrs = [(g, names[g], exprs[g], float(card.defaults.get(g, 0.0)) * k) for g in card.encoding.groups]
+    attrs = [(g, names[g], exprs[g], float(card.defaults.get(g, 0.0)) * k) for g in scored_groups(card)]
     points = [(g, lvl, float(raw) * k) for g, lvl, raw in card.points[["grp", "level", "raw"]].itertuples(index=False)]
-    size_rule = _declared_size_sql(declared) if card.kind == "declared" and declared else None
-    if size_rule:
-        attrs.append(("declared_size", "declared company size", size_rule[2], 0.0))
-        points.append(("declared_size", size_rule[1], k))
     con.register("__attrs", pd.DataFrame(attrs, columns=["attribute", "attribute_label", "level_sql", "unseen_points"]))
     con.register("__points", pd.DataFrame(points, columns=["attribute", "level", "points"]))
     con.execute(f"""CREATE OR REPLACE TABLE scoring.fit_attributes AS
@@ -252,16 +257,3 @@ def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: Scor
         FROM __points p JOIN __attrs a USING (attribute) ORDER BY p.attribute, p.points DESC, p.level""")
     con.unregister("__attrs")
     con.unregister("__points")
-
-
-def contributions(con: duckdb.DuckDBPyConnection, account_id: str, scale: ScoreScale) -> pd.DataFrame:
-    """Every attribute's contribution to one account's fit_score (from the last `score_accounts` call):
-    columns grp, level, raw, points."""
-    row = con.execute("SELECT * FROM __pts WHERE account_id = ?", [account_id]).df().iloc[0]
-    n = sum(1 for c in row.index if c.startswith("__p"))
-    level_cols = [c for c in row.index if c not in ("__rn", "account_id") and not c.startswith("__p")
-                  and not c.endswith("_points")][:n]
-    df = pd.DataFrame({"grp": level_cols, "level": [row[c] for c in level_cols],
-                       "raw": [float(row[f"__p{i}"]) for i in range(n)]})
-    df["points"] = df["raw"] * scale.factor
-    return df

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.tree import DecisionTreeClassifier
-
-from pipelines.landing_files import ident, q
 
 CATEGORIES = ["industry", "region", "lead_source"]
 NUMBERS = ["employee_count", "annual_revenue"]
@@ -31,35 +28,22 @@ class SegmentModel:
 
 
 def _design(frame: pd.DataFrame, codes: dict[str, dict[str, int]], technologies: list[str]) -> pd.DataFrame:
+    """The tree's inputs: category codes, numbers (-1 when unknown) and the 0/1 column `tech:<name>` of every
+    technology, which `frame` carries."""
     X = pd.DataFrame(index=frame.index)
     for c in CATEGORIES:
         X[c] = frame[c].map(codes[c]).fillna(-1).astype(float)
     for c in NUMBERS:
         X[c] = frame[c].astype(float).fillna(-1.0)
-    flags = _tech_flags(frame["technologies"], technologies)
-    for i, t in enumerate(technologies):
-        X[f"tech:{t}"] = flags[:, i]
+    for t in technologies:
+        X[f"tech:{t}"] = frame[f"tech:{t}"].astype(float)
     return X
-
-
-def _tech_flags(techs: pd.Series, technologies: list[str]) -> np.ndarray:
-    """One 0/1 column per technology: whether the account's ';'-separated list names it (any case), computed
-    by DuckDB over the column (much faster than splitting a million strings in pandas)."""
-    if not technologies:
-        return np.zeros((len(techs), 0))
-    con = duckdb.connect()
-    con.register("t", pd.DataFrame({"v": techs.to_numpy(dtype=object)}))
-    cols = ", ".join(f"CAST(list_contains(toks, {q(t.lower())}) AS DOUBLE) AS {ident(f'f{i}')}"
-                     for i, t in enumerate(technologies))
-    out = con.execute(f"SELECT {cols} FROM (SELECT list_transform(string_split(lower(coalesce(v, '')), ';'), "
-                      f"x -> trim(x)) AS toks FROM t)").fetchnumpy()
-    con.close()
-    return np.column_stack([out[f"f{i}"] for i in range(len(technologies))])
 
 
 def fit_segments(train: pd.DataFrame, y: np.ndarray, technologies: list[str], everyone: pd.DataFrame,
                  max_depth: int, min_share: float, seed: int) -> SegmentModel:
-    """Fit the tree on labelled accounts; `everyone` tells which columns have unknown values to mention."""
+    """Fit the tree on labelled accounts (CATEGORIES, NUMBERS and a `tech:<name>` flag per technology);
+    `everyone` tells which columns have unknown values to mention."""
     y = np.asarray(y, dtype=int)
     codes = {}
     for c in CATEGORIES:
