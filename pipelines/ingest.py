@@ -14,7 +14,8 @@ import duckdb
 
 from pipelines.mapped_sql import MappedEntity
 from pipelines.mapping import Mapping
-from pipelines.landing_files import EXTENSIONS, LandingError, first_line, ident, q, text_reader  # noqa: F401
+from pipelines.landing_files import (COUNTED_ROW, EXTENSIONS, LandingError, first_line, ident, q,  # noqa: F401
+                                    text_reader)
 from schemas.contract import Column, Entity, landing_contract
 
 # Ingest order: reference data and accounts first, since other entities are checked against them.
@@ -134,6 +135,7 @@ class Ingestor:
         self.refresh_id = refresh_id
         self.mapping = mapping
         self.contract = landing_contract()
+        self._first_rowid: list[int] = []  # per file of the entity being ingested: its first row's rowid in land
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.quarantine ({QUARANTINE_COLUMNS})")
@@ -186,13 +188,19 @@ class Ingestor:
     def _load_text(self, entity: Entity, files: list[Path], report: EntityReport,
                    mapped: MappedEntity | None) -> None:
         """Every file's rows into the temp table `land`: contract columns as trimmed text (NULL when empty),
-        with the file, its order and the row number, and (for mapped files) account match and exclusion."""
+        with the file, its order and the row number, and (for mapped files) account match and exclusion.
+
+        A native CSV or JSON Lines file is inserted without numbering its rows (numbering in the read makes it
+        sequential): its rows keep their order in `land`, so their number follows from `rowid` (see _checked).
+        """
         cols = ", ".join(f"{ident(c.name)} VARCHAR" for c in entity.columns)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE land (__file VARCHAR, __file_order INTEGER, "
                          f"__row BIGINT, {cols}, __match VARCHAR, __match_reason VARCHAR, __excluded VARCHAR)")
+        self._first_rowid = []
         for order, path in enumerate(files):
             rel = path.relative_to(self.landing).as_posix()
             reader, row_number = text_reader(path)
+            self._first_rowid.append(self.con.execute("SELECT count(*) FROM land").fetchone()[0])
             try:
                 header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
                 if path.name.lower().endswith((".jsonl", ".ndjson")):
@@ -200,7 +208,8 @@ class Ingestor:
                 if mapped is not None:
                     sql = mapped.insert(path, order, reader, row_number, header)
                 else:
-                    sql = self._native_insert(entity, rel, order, reader, row_number, header)
+                    row = "CAST(NULL AS BIGINT)" if row_number == COUNTED_ROW else row_number
+                    sql = self._native_insert(entity, rel, order, reader, row, header)
                 self.con.execute(sql)
             except (duckdb.BinderException, duckdb.ParserException) as exc:
                 if mapped is None:
@@ -212,10 +221,9 @@ class Ingestor:
             report.files.append(rel)
         if mapped is not None:
             mapped.keep_first()
-        report.rows_read = self.con.execute("SELECT count(*) FROM land").fetchone()[0]
-        report.matched = dict(self.con.execute(
-            "SELECT coalesce(__match, 'unmatched'), count(*) FROM land WHERE __excluded IS NULL "
-            "GROUP BY ALL ORDER BY ALL").fetchall()) if mapped is not None and mapped.em.account else {}
+            report.matched = dict(self.con.execute(
+                "SELECT coalesce(__match, 'unmatched'), count(*) FROM land WHERE __excluded IS NULL "
+                "GROUP BY ALL ORDER BY ALL").fetchall()) if mapped.em.account else {}
 
     def _native_insert(self, entity: Entity, rel: str, order: int, reader: str, row_number: str,
                        header: list[str]) -> str:
@@ -241,75 +249,89 @@ class Ingestor:
         parsed = ", ".join(f"{_parse(c, ident(c.name))} AS {ident('p_' + c.name)}" for c in entity.columns)
         problems = ", ".join(f"{_problem(c, ident(c.name), ident('p_' + c.name))} AS {ident('e_' + c.name)}"
                              for c in entity.columns)
-        return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM land)"
+        first = "[" + ", ".join(str(r) for r in self._first_rowid) + "]"
+        numbered = f"SELECT * REPLACE (coalesce(__row, rowid - {first}[__file_order + 1] + 1) AS __row) FROM land"
+        return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM ({numbered}))"
 
     def _keys_and_references(self, entity: Entity) -> None:
-        """Add the row-level verdict: the first reason a row is rejected, from columns, keys, accounts or currency."""
+        """The temp table `verdict`: every row of `land` parsed and checked, with the first reason it is rejected
+        (from columns, keys, accounts or currency) in `__rejected`.
+
+        `land` is read once. Keys that repeat are rare: rows first get the shortcut "first of its key", and only
+        when a key does repeat are the key windows computed (over `verdict`) and the verdict re-derived.
+        """
+        pk = ident("p_" + entity.primary_key)
+        joins, known, rate = [], "", "1.0"
+        ref = next((c for c in entity.columns if c.references), None)
+        if ref is not None:
+            accounts = self.contract.entities[ref.references].table
+            joins.append(f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc "
+                         f"ON acc.__known = k.{ident('p_' + ref.name)}")
+            known = ", acc.__known"
+        if AMOUNT_COLUMNS.get(entity.name):
+            joins.append("LEFT JOIN (SELECT currency AS __cur, rate_to_usd AS __rate FROM raw.reference_fx_rates "
+                         "UNION ALL SELECT 'USD', 1.0) fx ON fx.__cur = upper(coalesce(k.p_currency, 'USD'))")
+            rate = "fx.__rate"
+        shortcut = ("SELECT *, 1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order, "
+                    "__file AS __winner_file FROM checked")
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE verdict AS
+            WITH checked AS ({self._checked(entity)}), k AS ({shortcut})
+            SELECT *, {self._rules(entity)} AS __rejected
+            FROM (SELECT k.*{known}, {rate} AS __rate FROM k {' '.join(joins)})
+        """)
+        if self.con.execute(f"SELECT count({pk}) <> count(DISTINCT {pk}) FROM verdict").fetchone()[0]:
+            self.con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE verdict AS
+                SELECT * REPLACE ({self._rules(entity)} AS __rejected)
+                FROM (SELECT * REPLACE (
+                        row_number() OVER (PARTITION BY __file, {pk} ORDER BY __row) AS __dup_rank,
+                        min(__row) OVER (PARTITION BY __file, {pk}) AS __first_row,
+                        max(__file_order) OVER (PARTITION BY {pk}) AS __winner_order,
+                        arg_max(__file, __file_order) OVER (PARTITION BY {pk}) AS __winner_file)
+                      FROM verdict)
+                ORDER BY __file_order, __row
+            """)
+
+    def _rules(self, entity: Entity) -> str:
+        """SQL: a row's first problem as {column, rule, reason}, or NULL (over `checked` rows with their key
+        windows, `__known` account and `__rate`)."""
         pk = ident("p_" + entity.primary_key)
         required = [c for c in entity.columns if c.required]
         column_problem = "coalesce(" + ", ".join(
             f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
             f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END"
             for c in required) + ")"
-        excluded = "CASE WHEN __excluded IS NOT NULL THEN {'column': NULL, 'rule': 'excluded', 'reason': __excluded} END"
-        unmatched = ("CASE WHEN __match_reason IS NOT NULL THEN "
-                     "{'column': 'account_id', 'rule': 'unmatched', 'reason': __match_reason} END")
-        joins, rules = [], [excluded, unmatched, column_problem]
-        rules.append(
+        rules = [
+            "CASE WHEN __excluded IS NOT NULL THEN {'column': NULL, 'rule': 'excluded', 'reason': __excluded} END",
+            "CASE WHEN __match_reason IS NOT NULL THEN "
+            "{'column': 'account_id', 'rule': 'unmatched', 'reason': __match_reason} END",
+            column_problem,
             f"CASE WHEN __dup_rank > 1 THEN {{'column': {q(entity.primary_key)}, 'rule': 'duplicate', "
             f"'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || {q(chr(39) + ' repeats row ')} "
-            f"|| __first_row || ' of this file'}} END")
-        rules.append(
-            f"CASE WHEN __file_order < __winner_order THEN {{'column': {q(entity.primary_key)}, 'rule': 'superseded', "
-            f"'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || {q(chr(39) + ' is replaced by ')} "
-            f"|| __winner_file || ' (a later export)'}} END")
+            f"|| __first_row || ' of this file'}} END",
+            f"CASE WHEN __file_order < __winner_order THEN {{'column': {q(entity.primary_key)}, "
+            f"'rule': 'superseded', 'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || "
+            f"{q(chr(39) + ' is replaced by ')} || __winner_file || ' (a later export)'}} END",
+        ]
         ref = next((c for c in entity.columns if c.references), None)
         if ref is not None:
-            accounts = self.contract.entities[ref.references].table
-            joins.append(f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc "
-                         f"ON acc.__known = k.{ident('p_' + ref.name)}")
+            p = ident("p_" + ref.name)
             rules.append(
-                f"CASE WHEN k.{ident('p_' + ref.name)} IS NOT NULL AND acc.__known IS NULL THEN "
-                f"{{'column': {q(ref.name)}, 'rule': 'unknown_account', 'reason': {q(ref.name + ' ')} || "
-                f"{q(chr(39))} || k.{ident('p_' + ref.name)} || {q(chr(39) + ' is not in ' + ref.references)}}} END")
+                f"CASE WHEN {p} IS NOT NULL AND __known IS NULL THEN {{'column': {q(ref.name)}, "
+                f"'rule': 'unknown_account', 'reason': {q(ref.name + ' ')} || {q(chr(39))} || {p} || "
+                f"{q(chr(39) + ' is not in ' + ref.references)}}} END")
         amount = AMOUNT_COLUMNS.get(entity.name)
-        rate = "1.0"
         if amount:
-            joins.append("LEFT JOIN (SELECT currency AS __cur, rate_to_usd AS __rate FROM raw.reference_fx_rates "
-                         "UNION ALL SELECT 'USD', 1.0) fx ON fx.__cur = upper(coalesce(k.p_currency, 'USD'))")
             rules.append(
-                f"CASE WHEN k.{ident('p_' + amount)} IS NOT NULL AND fx.__rate IS NULL THEN "
-                f"{{'column': 'currency', 'rule': 'no_fx_rate', 'reason': 'currency ' || {q(chr(39))} || "
-                f"k.p_currency || {q(chr(39) + ' has no rate in reference/fx_rates')}}} END")
-            rate = "fx.__rate"
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE verdict AS
-            WITH checked AS ({self._checked(entity)}), k AS ({self._key_windows(entity)})
-            SELECT k.*, {rate} AS __rate, coalesce({', '.join(rules)}) AS __rejected
-            FROM k {' '.join(joins)}
-        """)
-
-    def _key_windows(self, entity: Entity) -> str:
-        """checked plus each row's place among the rows sharing its key (first row in its file, winning file).
-
-        The window functions are only needed when a key repeats; clean data takes the shortcut. (Keys are
-        strings, so the text in `land` is the parsed key.)
-        """
-        pk = ident("p_" + entity.primary_key)
-        key = ident(entity.primary_key)
-        repeats = self.con.execute(f"SELECT count({key}) <> count(DISTINCT {key}) FROM land").fetchone()[0]
-        if not repeats:
-            return ("SELECT *, 1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order, "
-                    "__file AS __winner_file FROM checked")
-        return f"""SELECT *,
-                    row_number() OVER (PARTITION BY __file, {pk} ORDER BY __row) AS __dup_rank,
-                    min(__row) OVER (PARTITION BY __file, {pk}) AS __first_row,
-                    max(__file_order) OVER (PARTITION BY {pk}) AS __winner_order,
-                    arg_max(__file, __file_order) OVER (PARTITION BY {pk}) AS __winner_file
-                FROM checked"""
+                f"CASE WHEN {ident('p_' + amount)} IS NOT NULL AND __rate IS NULL THEN {{'column': 'currency', "
+                f"'rule': 'no_fx_rate', 'reason': 'currency ' || {q(chr(39))} || p_currency || "
+                f"{q(chr(39) + ' has no rate in reference/fx_rates')}}} END")
+        return f"coalesce({', '.join(rules)})"
 
     def _write(self, entity: Entity, report: EntityReport) -> None:
         """Write kept rows to raw.<table> and problems to raw.quarantine."""
+        report.rows_read = self.con.execute("SELECT count(*) FROM land").fetchone()[0]
         cols = []
         for c in entity.columns:
             value = ident("p_" + c.name)
@@ -322,8 +344,7 @@ class Ingestor:
         if amount:
             cols.append(f"{ident('p_' + amount)} * __rate AS {ident(amount + '_usd')}")
         self.con.execute(f"CREATE OR REPLACE TABLE raw.{entity.table} AS SELECT {', '.join(cols)}, "
-                         f"__file AS _source_file, __row AS _row_number FROM verdict WHERE __rejected IS NULL "
-                         f"ORDER BY __file_order, __row")
+                         f"__file AS _source_file, __row AS _row_number FROM verdict WHERE __rejected IS NULL")
         raw_json = "json_object(" + ", ".join(
             f"{q(c.name)}, {ident(c.name)}" for c in entity.columns) + ")"
         pk = ident("p_" + entity.primary_key)

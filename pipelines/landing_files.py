@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson")
+# The row number of a reader that has none of its own (CSV, JSON Lines): counted in reading order.
+COUNTED_ROW = "row_number() OVER ()"
 
 
 class LandingError(RuntimeError):
@@ -34,9 +36,9 @@ def text_reader(path: Path, columns: list[str] | None = None) -> tuple[str, str]
         if columns is not None:
             typed = ", columns = {" + ", ".join(f"{q(c)}: 'VARCHAR'" for c in columns) + "}"
         return (f"read_json({p}, format = 'newline_delimited', records = true, sample_size = -1{typed})",
-                "row_number() OVER ()")
+                COUNTED_ROW)
     return (f"read_csv({p}, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
-            f"skip = 0, comment = '')", "row_number() OVER ()")
+            f"skip = 0, comment = '')", COUNTED_ROW)
 
 
 def first_line(exc: Exception) -> str:
