@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -44,6 +45,17 @@ class IcpDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
         return None
+
+
+def warm_imports() -> None:
+    """Import the libraries of the later steps (scikit-learn, Great Expectations, Altair) and start the chart
+    renderer: run in a background thread while dbt works in its own process, when this one mostly waits."""
+    import great_expectations  # noqa: F401
+
+    import pipelines.icp.model  # noqa: F401
+    from pipelines import charts
+
+    charts.warm_up()
 
 
 def _newest_source(project_dir: Path) -> float:
@@ -118,5 +130,6 @@ def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     os.environ["ICP_WAREHOUSE"] = str(paths.warehouse)
     # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh.
     args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars())]
+    threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
     yield from dbt.cli(args, context=context,
                        target_path=paths.home / "dbt-target").stream()

@@ -11,7 +11,6 @@ from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring
 from pipelines.paths import Paths
 from pipelines.publish import publish
 from pipelines.config import load_config
-from pipelines.report import previous_publication, write_report
 from pipelines.warehouse import warehouse
 
 OWNER = "team:data-engineering"
@@ -64,6 +63,8 @@ def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
                 "distributions, the top targets, what changed and data quality.",
 )
 def icp_report(context: AssetExecutionContext) -> MaterializeResult:
+    from pipelines.report import previous_publication, write_report  # Altair: see refresh.warm_imports
+
     paths = Paths.resolve()
     db = paths.serving / "icp.duckdb"
     previous = previous_publication(paths.publications, db, context.run_id)

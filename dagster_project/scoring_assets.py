@@ -5,7 +5,6 @@ from datetime import datetime, timezone
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from pipelines.config import load_config
-from pipelines.icp.model import build_icp
 from pipelines.paths import Paths
 from pipelines.warehouse import warehouse
 
@@ -39,6 +38,8 @@ def _preview(con, table: str, columns: str, n: int = 10) -> MetadataValue:
 )
 def icp_model(context: AssetExecutionContext):
     """Learn the ICP from account_features and score every account (pipelines/icp/model.py)."""
+    from pipelines.icp.model import build_icp  # scikit-learn: imported when needed (see refresh.warm_imports)
+
     paths = Paths.resolve()
     cfg = load_config()
     with warehouse(paths) as con:

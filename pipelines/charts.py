@@ -17,6 +17,12 @@ def svg(chart: alt.TopLevelMixin) -> str:
     return out[out.index("<svg"):]
 
 
+def warm_up() -> None:
+    """Start the renderer's JavaScript engine (its first chart costs most of a second) ahead of the report."""
+    vl_convert.vegalite_to_svg({"data": {"values": [{"x": 0}]}, "mark": "point",
+                                "encoding": {"x": {"field": "x", "type": "quantitative"}}})
+
+
 def segments(seg: pd.DataFrame) -> alt.Chart:
     """Lift of each segment (ideal rate over the average), coloured by kind."""
     return alt.Chart(seg, title="Ideal-customer lift per segment").mark_bar().encode(
