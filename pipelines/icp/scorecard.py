@@ -84,18 +84,21 @@ def fit_design(X: sparse.csr_matrix, categories: list[np.ndarray], y: np.ndarray
 
 def design(codes: LevelCodes, enc: Encoding, rows: np.ndarray) -> tuple[sparse.csr_matrix, list[np.ndarray]]:
     """The one-hot design of the accounts at positions `rows`: per attribute group, one 0/1 column for each
-    level those accounts have (in level order), and the labels of those columns."""
-    n = len(rows)
-    blocks, categories = [], []
+    level those accounts have (in level order), and the labels of those columns. Every row has exactly one
+    1 per group, so the sparse matrix is written down directly."""
+    n, columns, categories, offset = len(rows), [], [], 0
     for g in enc.groups:
         labels = codes.labels[g]
         c = codes.codes[rows, codes.groups.index(g)].astype(np.int64)
         present = np.flatnonzero(np.bincount(c, minlength=len(labels)))
         column = np.full(len(labels), -1)
-        column[present] = np.arange(len(present))
-        blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), column[c])), shape=(n, len(present))))
+        column[present] = offset + np.arange(len(present))
+        columns.append(column[c])
         categories.append(np.asarray([labels[i] for i in present], dtype=object))
-    return sparse.hstack(blocks, format="csr"), categories
+        offset += len(present)
+    indices = np.column_stack(columns).ravel() if columns else np.zeros(0, dtype=np.int64)
+    indptr = np.arange(0, n * len(columns) + 1, max(len(columns), 1)) if columns else np.zeros(n + 1, dtype=np.int64)
+    return sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, offset)), categories
 
 
 def fit_declared(declared: DeclaredICP, enc: Encoding) -> Scorecard:
