@@ -63,7 +63,7 @@ def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
                 "distributions, the top targets, what changed and data quality.",
 )
 def icp_report(context: AssetExecutionContext) -> MaterializeResult:
-    from pipelines.report import previous_publication, write_report  # Altair: see refresh.warm_imports
+    from pipelines.report import previous_publication, write_report  # Altair: see dbt_assets.warm_imports
 
     paths = Paths.resolve()
     db = paths.serving / "icp.duckdb"

@@ -38,7 +38,7 @@ def _preview(con, table: str, columns: str, n: int = 10) -> MetadataValue:
 )
 def icp_model(context: AssetExecutionContext):
     """Learn the ICP from account_features and score every account (pipelines/icp/model.py)."""
-    from pipelines.icp.model import build_icp  # scikit-learn: imported when needed (see refresh.warm_imports)
+    from pipelines.icp.model import build_icp  # scikit-learn: imported when needed (see dbt_assets.warm_imports)
 
     paths = Paths.resolve()
     cfg = load_config()

@@ -135,7 +135,6 @@ class Ingestor:
         self.refresh_id = refresh_id
         self.mapping = mapping
         self.contract = landing_contract()
-        self._first_rowid: list[int] = []  # per file of the entity being ingested: its first row's rowid in land
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.quarantine ({QUARANTINE_COLUMNS})")
@@ -167,8 +166,8 @@ class Ingestor:
             self._create_empty(entity)
             return self._summarise(report)
         report.mapped_by = mapped.describe() if mapped else ""
-        self._load_text(entity, files, report, mapped)
-        self._keys_and_references(entity)
+        first_rowids = self._load_text(entity, files, report, mapped)
+        self._keys_and_references(entity, first_rowids)
         self._write(entity, report)
         self._enforce_threshold(entity, report)
         if mapped is not None:
@@ -186,21 +185,22 @@ class Ingestor:
 
     # -- reading -------------------------------------------------------------------------------------
     def _load_text(self, entity: Entity, files: list[Path], report: EntityReport,
-                   mapped: MappedEntity | None) -> None:
+                   mapped: MappedEntity | None) -> list[int]:
         """Every file's rows into the temp table `land`: contract columns as trimmed text (NULL when empty),
         with the file, its order and the row number, and (for mapped files) account match and exclusion.
 
         A native CSV or JSON Lines file is inserted without numbering its rows (numbering in the read makes it
         sequential): its rows keep their order in `land`, so their number follows from `rowid` (see _checked).
+        Returns each file's first rowid in `land`.
         """
         cols = ", ".join(f"{ident(c.name)} VARCHAR" for c in entity.columns)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE land (__file VARCHAR, __file_order INTEGER, "
                          f"__row BIGINT, {cols}, __match VARCHAR, __match_reason VARCHAR, __excluded VARCHAR)")
-        self._first_rowid = []
+        first_rowids = []
         for order, path in enumerate(files):
             rel = path.relative_to(self.landing).as_posix()
             reader, row_number = text_reader(path)
-            self._first_rowid.append(self.con.execute("SELECT count(*) FROM land").fetchone()[0])
+            first_rowids.append(self.con.execute("SELECT count(*) FROM land").fetchone()[0])
             try:
                 header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
                 if path.name.lower().endswith((".jsonl", ".ndjson")):
@@ -224,6 +224,7 @@ class Ingestor:
             report.matched = dict(self.con.execute(
                 "SELECT coalesce(__match, 'unmatched'), count(*) FROM land WHERE __excluded IS NULL "
                 "GROUP BY ALL ORDER BY ALL").fetchall()) if mapped.em.account else {}
+        return first_rowids
 
     def _native_insert(self, entity: Entity, rel: str, order: int, reader: str, row_number: str,
                        header: list[str]) -> str:
@@ -244,16 +245,17 @@ class Ingestor:
                 f"FROM {reader}")
 
     # -- row rules -----------------------------------------------------------------------------------
-    def _checked(self, entity: Entity) -> str:
-        """SQL: `land` with every column parsed once (p_<col>) and its problem (e_<col>: rule, reason), if any."""
+    def _checked(self, entity: Entity, first_rowids: list[int]) -> str:
+        """SQL: `land` with every column parsed once (p_<col>) and its problem (e_<col>: rule, reason), if any;
+        rows loaded without a number get theirs from their rowid and their file's first rowid."""
         parsed = ", ".join(f"{_parse(c, ident(c.name))} AS {ident('p_' + c.name)}" for c in entity.columns)
         problems = ", ".join(f"{_problem(c, ident(c.name), ident('p_' + c.name))} AS {ident('e_' + c.name)}"
                              for c in entity.columns)
-        first = "[" + ", ".join(str(r) for r in self._first_rowid) + "]"
+        first = "[" + ", ".join(str(r) for r in first_rowids) + "]"
         numbered = f"SELECT * REPLACE (coalesce(__row, rowid - {first}[__file_order + 1] + 1) AS __row) FROM land"
         return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM ({numbered}))"
 
-    def _keys_and_references(self, entity: Entity) -> None:
+    def _keys_and_references(self, entity: Entity, first_rowids: list[int]) -> None:
         """The temp table `verdict`: every row of `land` parsed and checked, with the first reason it is rejected
         (from columns, keys, accounts or currency) in `__rejected`.
 
@@ -276,7 +278,7 @@ class Ingestor:
                     "__file AS __winner_file FROM checked")
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE verdict AS
-            WITH checked AS ({self._checked(entity)}), k AS ({shortcut})
+            WITH checked AS ({self._checked(entity, first_rowids)}), k AS ({shortcut})
             SELECT *, {self._rules(entity)} AS __rejected
             FROM (SELECT k.*{known}, {rate} AS __rate FROM k {' '.join(joins)})
         """)

@@ -152,14 +152,10 @@ def _case(levels: Levels, value, tokens: str) -> str:
     return f"CASE {whens} ELSE {value(len(levels) - 1, levels[-1][1])} END"
 
 
-def level_sql(levels: Levels) -> str:
-    """SQL over account_features giving an account's level label in a group."""
-    return _case(levels, lambda i, label: q(label), TOKENS)
-
-
 def level_exprs(enc: Encoding, declared_size: tuple[str, str] | None = None) -> dict[str, str]:
-    """SQL expression per attribute group giving each account's level label."""
-    return {g: level_sql(levels) for g, levels in attribute_levels(enc, declared_size).items()}
+    """SQL over account_features per attribute group giving each account's level label."""
+    return {g: _case(levels, lambda i, label: q(label), TOKENS)
+            for g, levels in attribute_levels(enc, declared_size).items()}
 
 
 @dataclass
@@ -191,7 +187,5 @@ def level_codes(con: duckdb.DuckDBPyConnection, enc: Encoding,
     con.execute(f"CREATE OR REPLACE TEMP TABLE __accounts AS SELECT account_id, {cols} "
                 f"FROM (SELECT *, {TOKENS} AS __tokens FROM {FEATURES}) ORDER BY account_id")
     arrays = con.execute(f"SELECT {', '.join(ident(g) for g in levels)} FROM __accounts").fetchnumpy()
-    n = con.execute("SELECT count(*) FROM __accounts").fetchone()[0]
-    codes = np.column_stack([np.asarray(arrays[g], dtype=np.int16) for g in levels]) if levels \
-        else np.zeros((n, 0), dtype=np.int16)
+    codes = np.column_stack([np.asarray(arrays[g], dtype=np.int16) for g in levels])  # industry .. always exist
     return LevelCodes({g: [label for _, label in lv] for g, lv in levels.items()}, codes)

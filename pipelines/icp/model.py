@@ -211,23 +211,23 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     bad_fit |= anti_icp
     bad_fit_reason = labels["bad_fit_reason"].reindex(features.index).where(~bad_fit | ~anti_icp, "anti-ICP segment")
     bad_fit_reason[~customers] = np.where(bad_fit[~customers], "anti-ICP segment", None)
-    # In account_id order, like scoring.fit; text columns as categories (DuckDB reads them as codes, not strings).
+    # In account_id order, like scoring.fit (whose scores and reasons are joined by position); text columns as
+    # categories (DuckDB reads them as codes, not a million strings).
     scores = pd.DataFrame({
-        "lifecycle": features["lifecycle"].astype("category"), "fit_score": fit_score,
-        "fit_tier": pd.Categorical(tiers), "segment_id": segment_id,
-        "value_index": labels["value_index"].reindex(features.index),
+        "lifecycle": features["lifecycle"].astype("category"), "fit_tier": pd.Categorical(tiers),
+        "segment_id": segment_id, "value_index": labels["value_index"].reindex(features.index),
         "is_ideal": labels["is_ideal"].reindex(features.index), "is_bad_fit": bad_fit,
-        "bad_fit_reason": bad_fit_reason.astype("category"), "reasons": None,
-        "fit_probability": fit.probability, "fit_baseline": fit.scale.baseline,
+        "bad_fit_reason": bad_fit_reason.astype("category"),
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
         "scored_at": scored_at, "model_version": card.version,
     })
-    columns = ", ".join("fit.reasons" if c == "reasons" else
-                        f"CAST(s.{c} AS VARCHAR) AS {c}" if isinstance(scores[c].dtype, pd.CategoricalDtype) else
-                        f"s.{c}" for c in scores.columns)
     con.register("__scores", scores)
-    con.execute(f"""CREATE OR REPLACE TABLE scoring.account_scores AS
-        SELECT fit.account_id, f.account_name, {columns}
+    con.execute("""CREATE OR REPLACE TABLE scoring.account_scores AS
+        SELECT fit.account_id, f.account_name, CAST(s.lifecycle AS VARCHAR) AS lifecycle, fit.fit_score,
+               CAST(s.fit_tier AS VARCHAR) AS fit_tier, CAST(s.segment_id AS VARCHAR) AS segment_id, s.value_index,
+               s.is_ideal, s.is_bad_fit, CAST(s.bad_fit_reason AS VARCHAR) AS bad_fit_reason, fit.reasons,
+               fit.fit_probability, fit.fit_baseline, s.engagement_score, s.priority_score, s.scored_at,
+               s.model_version
         FROM scoring.fit fit POSITIONAL JOIN __scores s JOIN marts.account_features f USING (account_id)
         ORDER BY account_id""")
     con.unregister("__scores")

@@ -226,7 +226,7 @@ def write_scores(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCod
                                                   x -> x.points <> 0) AS top
             FROM __accounts a POSITIONAL JOIN __scored s
         )
-        SELECT account_id, fit_raw, fit_score, fit_probability, {scale.baseline!r} AS fit_baseline,
+        SELECT account_id, fit_raw, fit_score, fit_probability, CAST({scale.baseline!r} AS DOUBLE) AS fit_baseline,
                concat_ws('; ',
                    nullif(array_to_string(list_transform(top, x -> x.level || ' (' || printf('%+d', x.points) || ')'), '; '), ''),
                    CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
