@@ -7,15 +7,15 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_c
 
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
 from pipelines.paths import Paths
-from pipelines.quality import check_scoring_tables
 from pipelines.warehouse import warehouse
-from schemas.account_features import ACCOUNT_FEATURES, validate_account_features
 
 
 @asset_check(asset=FEATURES_KEY, blocking=True,
              description="pandera schema of account_features (schemas/account_features.py): types, ranges, "
                          "one row per account, bounded null shares. A failure stops scoring and publishing.")
 def account_features_schema() -> AssetCheckResult:
+    from schemas.account_features import ACCOUNT_FEATURES, validate_account_features  # pandas: imported when run
+
     with warehouse(Paths.resolve(), read_only=True) as con:
         # Only the columns the schema checks are loaded into pandas.
         frame = con.execute(f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM marts.account_features").df()
@@ -35,6 +35,8 @@ def account_features_schema() -> AssetCheckResult:
                          "ranks unique and dense, scores within 0..100, no active customer on the target list, "
                          "every segment_id known. Data Docs: <home>/reports/data_docs/index.html.")
 def published_tables_expectations() -> AssetCheckResult:
+    from pipelines.quality import check_scoring_tables
+
     paths = Paths.resolve()
     with warehouse(paths, read_only=True) as con:
         report = check_scoring_tables(con, paths.reports / "data_docs")

@@ -48,11 +48,13 @@ class IcpDbtCliResource(DbtCliResource):
 
 
 def warm_imports() -> None:
-    """Import the libraries of the later steps (scikit-learn, Great Expectations, Altair) and start the chart
-    renderer: run in a background thread while dbt works in its own process, when this one mostly waits."""
+    """Import the libraries of the later steps (pandera, scikit-learn, Great Expectations, Altair) and start the
+    chart renderer: run in a background thread while dbt works in its own process, when this one mostly waits."""
     import great_expectations  # noqa: F401
 
     import pipelines.icp.model  # noqa: F401
+    import pipelines.quality  # noqa: F401
+    import schemas.account_features  # noqa: F401
     from pipelines import charts
 
     charts.warm_up()

@@ -66,7 +66,7 @@ def test_dbt_models_are_assets_and_tests_are_checks() -> None:
     models = {f"{p.parent.name}/{p.stem}" for p in (DBT_PROJECT_DIR / "models").rglob("*.sql")}
     assert models <= keys
     checks = {k.name for k in graph.asset_check_keys}
-    assert "unique_stg_crm__accounts_account_id" in checks
+    assert "primary_key_stg_crm__accounts_account_id" in checks
     assert "accepted_values_account_features_lifecycle__customer__churned__prospect" in checks
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys() if k.path[0] in ("staging", "intermediate", "marts")}
     assert groups == {"staging", "intermediate", "marts"}
