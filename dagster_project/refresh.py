@@ -113,9 +113,15 @@ def run_refresh(paths: Paths, wait_seconds: float = 0.0,
                 mapping: Path | None = None) -> RefreshOutcome:
     """Run the full refresh once (with `config` as icp.yaml and `mapping` as the source mapping when given);
     returns its outcome instead of raising on a pipeline failure. The process environment is left as it was."""
+    from dagster_project import dbt_prestart
+
     prepare_instance(paths)
-    with paths.exported(config, mapping):
-        return _run(paths, wait_seconds, on_event)
+    dbt_prestart.prestart()  # dbt loads in its own process while this one loads Dagster
+    try:
+        with paths.exported(config, mapping):
+            return _run(paths, wait_seconds, on_event)
+    finally:
+        dbt_prestart.discard_waiting()
 
 
 def _run(paths: Paths, wait_seconds: float, on_event: Callable[[str, str, float], None] | None) -> RefreshOutcome:
