@@ -7,7 +7,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_c
 
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
 from pipelines.paths import Paths
-from pipelines.warehouse import warehouse
+from pipelines.warehouse import frame, warehouse
 
 
 @asset_check(asset=FEATURES_KEY, blocking=True,
@@ -18,13 +18,13 @@ def account_features_schema() -> AssetCheckResult:
 
     with warehouse(Paths.resolve(), read_only=True) as con:
         # Only the columns the schema checks are loaded into pandas.
-        frame = con.execute(f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM marts.account_features").df()
-    failures = validate_account_features(frame)
+        features = frame(con, f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM marts.account_features")
+    failures = validate_account_features(features)
     return AssetCheckResult(
         passed=not failures,
         severity=AssetCheckSeverity.ERROR,
         description=("account_features breaks its pandera schema: " + "; ".join(failures)) if failures else None,
-        metadata={"rows": len(frame), "failures": len(failures),
+        metadata={"rows": len(features), "failures": len(failures),
                   "failing_columns": ", ".join(sorted({f.split(':')[0] for f in failures})) or "none"},
     )
 

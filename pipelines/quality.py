@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import pandas as pd
-import pyarrow.compute as pc
+
+from pipelines.warehouse import frame
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -40,16 +40,6 @@ def _used_columns(expectations: list) -> list[str]:
     return sorted(used) or ["1 AS one"]
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    """The query's rows for GX, with the few-valued text columns as pandas categories (a million short strings
-    become a million Python objects otherwise, and GX hashes and scans them several times)."""
-    table = con.execute(sql).fetch_arrow_table()
-    for i, name in enumerate(table.column_names):
-        if name in LOW_CARDINALITY:
-            table = table.set_column(i, name, pc.dictionary_encode(table.column(i)))
-    return table.to_pandas()
-
-
 def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> QualityReport:
     """Validate the scoring tables (pandas batches) and write Data Docs HTML under `docs_dir`."""
     import great_expectations as gx
@@ -78,8 +68,10 @@ def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> Qual
         definitions.append((table, context.validation_definitions.add(
             gx.ValidationDefinition(name=table, data=batch, suite=suite))))
     for table, definition in definitions:
-        frame = _frame(con, f"SELECT {', '.join(_used_columns(expectation_sets[table]))} FROM ({FRAMES[table]})")
-        result = definition.run(batch_parameters={"dataframe": frame})
+        # Few-valued text columns as categories: GX hashes and scans them several times.
+        rows = frame(con, f"SELECT {', '.join(_used_columns(expectation_sets[table]))} FROM ({FRAMES[table]})",
+                     categories=LOW_CARDINALITY)
+        result = definition.run(batch_parameters={"dataframe": rows})
         report.evaluated += len(result.results)
         for r in result.results:
             if not r.success:

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import duckdb
 
 from pipelines.paths import Paths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # DuckDB spills to disk beyond this, instead of taking the machine (override with ICP_DUCKDB_MEMORY).
 MEMORY_LIMIT = os.environ.get("ICP_DUCKDB_MEMORY", "3GB")
@@ -25,3 +28,16 @@ def warehouse(paths: Paths, read_only: bool = False) -> Iterator[duckdb.DuckDBPy
         yield con
     finally:
         con.close()
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, categories: Iterable[str] = ()) -> "pd.DataFrame":
+    """The query's rows as pandas, through Arrow (twice as fast as `.df()` on a million rows), DATE columns as
+    datetime64 and the `categories` text columns as pandas categories (a million short strings become a
+    million Python objects otherwise)."""
+    import pyarrow.compute as pc
+
+    table = con.execute(sql).to_arrow_table()
+    for name in set(categories) & set(table.column_names):
+        i = table.column_names.index(name)
+        table = table.set_column(i, name, pc.dictionary_encode(table.column(i)))
+    return table.to_pandas(date_as_object=False)

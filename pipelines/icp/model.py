@@ -20,6 +20,7 @@ from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, des
                                      write_scorecard, write_scores)
 from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
 from pipelines.ingest import q
+from pipelines.warehouse import frame
 
 # What the models need in pandas, in account_id order (ids, names, domains, owners and technologies stay in DuckDB;
 # the attribute levels come as integer codes, pipelines/icp/attributes.py).
@@ -180,7 +181,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     """Learn the ICP and write every scoring table. `con` is the build database (after dbt)."""
     warnings: list[str] = []
     con.execute("CREATE SCHEMA IF NOT EXISTS scoring")
-    features = con.execute(f"SELECT {FEATURE_COLUMNS} FROM marts.account_features ORDER BY account_id").df()
+    features = frame(con, f"SELECT {FEATURE_COLUMNS} FROM marts.account_features ORDER BY account_id")
     as_of = pd.Timestamp(features["as_of"].max()) if len(features) else pd.Timestamp(scored_at)
     customers = is_customer(features)
     labels = label_customers(features[customers], cfg)
