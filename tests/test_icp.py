@@ -58,7 +58,7 @@ def _features_db(n: int = 400, seed: int = 0) -> duckdb.DuckDBPyConnection:
     ideal = (industry == "Logistics") & (employees >= 200)
     con = duckdb.connect()
     con.execute("CREATE SCHEMA marts")
-    frame = pd.DataFrame({"account_id": [f"A{i:04d}" for i in range(n)], "industry": industry,
+    frame = pd.DataFrame({"account_id": [f"A{i:04d}" for i in range(n)], "account_name": "Acme", "industry": industry,
                           "employee_count": employees, "annual_revenue": rng.integers(1, 500, n) * 1e6,
                           "region": "NA", "lead_source": "inbound", "technologies": techs, "ideal": ideal})
     con.register("f", frame)

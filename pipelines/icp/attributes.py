@@ -163,7 +163,7 @@ class LevelCodes:
     """Every account's level in every attribute group as an integer code (an index into `labels[group]`).
 
     Rows follow account_id order, like `SELECT ... FROM marts.account_features ORDER BY account_id`; the
-    account ids themselves stay in DuckDB (temp table `__accounts`, same order).
+    account ids and names themselves stay in DuckDB (temp table `__accounts`, same order).
     """
 
     labels: dict[str, list[str]]
@@ -184,7 +184,7 @@ def level_codes(con: duckdb.DuckDBPyConnection, enc: Encoding,
     levels = attribute_levels(enc, declared_size)
     cols = ", ".join(f"CAST({_case(lv, lambda i, label: str(i), '__tokens')} AS SMALLINT) AS {ident(g)}"
                      for g, lv in levels.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __accounts AS SELECT account_id, {cols} "
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __accounts AS SELECT account_id, account_name, {cols} "
                 f"FROM (SELECT *, {TOKENS} AS __tokens FROM {FEATURES}) ORDER BY account_id")
     arrays = con.execute(f"SELECT {', '.join(ident(g) for g in levels)} FROM __accounts").fetchnumpy()
     codes = np.column_stack([np.asarray(arrays[g], dtype=np.int16) for g in levels])  # industry .. always exist

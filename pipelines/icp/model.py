@@ -190,7 +190,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     codes = level_codes(con, enc, declared_size_rule(cfg.declared_icp))  # rows in features' order
     card = _choose_scorecard(codes, y, enc, cfg, int(customers.sum()), warnings)
     fit = score(card, codes)
-    write_scores(con, fit, codes, "scoring.fit")
+    write_scores(con, fit, codes, "__fit")
     write_scorecard(con, card, fit.scale, cfg.declared_icp)
     fit_score = pd.Series(fit.fit_score, index=features.index)
 
@@ -212,8 +212,8 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     bad_fit |= anti_icp
     bad_fit_reason = labels["bad_fit_reason"].reindex(features.index).where(~bad_fit | ~anti_icp, "anti-ICP segment")
     bad_fit_reason[~customers] = np.where(bad_fit[~customers], "anti-ICP segment", None)
-    # In account_id order, like scoring.fit (whose scores and reasons are joined by position); text columns as
-    # categories (DuckDB reads them as codes, not a million strings).
+    # In account_id order, like __fit and __accounts (joined by position); text columns as categories (DuckDB
+    # reads them as codes, not a million strings).
     scores = pd.DataFrame({
         "lifecycle": features["lifecycle"].astype("category"), "fit_tier": pd.Categorical(tiers),
         "segment_id": segment_id, "value_index": labels["value_index"].reindex(features.index),
@@ -224,13 +224,12 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     })
     con.register("__scores", scores)
     con.execute("""CREATE OR REPLACE TABLE scoring.account_scores AS
-        SELECT fit.account_id, f.account_name, CAST(s.lifecycle AS VARCHAR) AS lifecycle, fit.fit_score,
+        SELECT fit.account_id, a.account_name, CAST(s.lifecycle AS VARCHAR) AS lifecycle, fit.fit_score,
                CAST(s.fit_tier AS VARCHAR) AS fit_tier, CAST(s.segment_id AS VARCHAR) AS segment_id, s.value_index,
                s.is_ideal, s.is_bad_fit, CAST(s.bad_fit_reason AS VARCHAR) AS bad_fit_reason, fit.reasons,
                fit.fit_probability, fit.fit_baseline, s.engagement_score, s.priority_score, s.scored_at,
                s.model_version
-        FROM scoring.fit fit POSITIONAL JOIN __scores s JOIN marts.account_features f USING (account_id)
-        ORDER BY account_id""")
+        FROM __fit fit POSITIONAL JOIN __scores s POSITIONAL JOIN (SELECT account_name FROM __accounts) a""")
     con.unregister("__scores")
 
     seg_out = seg.reset_index(drop=True)[["segment_id", "segment_label", "kind", "n_accounts", "n_customers", "n_ideal",

@@ -199,9 +199,9 @@ def score(card: Scorecard, codes: LevelCodes, rows: np.ndarray | None = None) ->
 
 def write_scores(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCodes, table: str,
                  top_reasons: int = 4) -> None:
-    """Write every account's scores (all accounts, in `__accounts` order) to `table` with the reasons text:
-    its largest contributions (by absolute size), the rest as "other factors" (which also absorbs rounding)
-    and the baseline; the numbers in the text sum to the rounded fit_score."""
+    """Write every account's scores (all accounts, in `__accounts` order) to temp table `table` with the reasons
+    text: its largest contributions (by absolute size), the rest as "other factors" (which also absorbs
+    rounding) and the baseline; the numbers in the text sum to the rounded fit_score."""
     scale, P = scores.scale, scores.points
     top = min(top_reasons, len(scores.groups))
     size, order = np.abs(P), np.zeros((len(P), top), dtype=np.int64)
@@ -220,7 +220,7 @@ def write_scores(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCod
     items = ", ".join(f"{{'level': {labels}[__l{j}], 'points': CAST(round(__p{j}) AS INTEGER)}}" for j in range(top))
     base = f"CAST(round({scale.baseline!r}) AS INTEGER)"
     con.execute(f"""
-        CREATE OR REPLACE TABLE {table} AS
+        CREATE OR REPLACE TEMP TABLE {table} AS
         WITH s AS (
             SELECT a.account_id, s.*, list_filter([{items}]::STRUCT(level VARCHAR, points INTEGER)[],
                                                   x -> x.points <> 0) AS top
