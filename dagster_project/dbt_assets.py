@@ -9,8 +9,8 @@ import sys
 import tempfile
 import threading
 from functools import cached_property
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
 from unittest import mock
 
@@ -22,7 +22,6 @@ from packaging import version
 from pydantic import PrivateAttr
 
 from dagster_project import dbt_prestart
-
 from pipelines.config import load_config
 from pipelines.paths import DBT_PROJECT_DIR, Paths
 
