@@ -28,11 +28,13 @@ class PrestartedDbt:
         """`subprocess.Popen(args, env=env, cwd=cwd, stdout=PIPE, stderr=STDOUT)`, served by the waiting
         process when there is one (a new process otherwise)."""
         proc, self._proc = self._proc, None
+        if proc is None:
+            return subprocess.Popen(args, env=env, cwd=cwd, **options)
         request = {"args": list(args), "env": dict(env), "cwd": os.fspath(cwd)}
         try:
             proc.stdin.write(json.dumps(request).encode() + b"\n")
             proc.stdin.close()
-        except (AttributeError, OSError):  # none waiting, or it has died
+        except OSError:  # the waiting process has died
             return subprocess.Popen(args, env=env, cwd=cwd, **options)
         proc.args = list(args)  # what dagster-dbt logs as the dbt command
         return proc
@@ -65,7 +67,7 @@ def take() -> PrestartedDbt:
 
 
 def discard_waiting() -> None:
-    """Let a prestarted process that no run took exit."""
+    """Stop a prestarted process that no run took."""
     global _waiting
     found, _waiting = _waiting, None
     if found is not None:
