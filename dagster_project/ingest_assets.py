@@ -53,8 +53,9 @@ def _ingest_asset(entity: Entity) -> AssetsDefinition:
         # Refreshed nightly: late after a day without a refresh, failing after two.
         freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)),
         description=(f"Landing entity {entity.name} ({'required' if entity.required else 'optional'}), read by DuckDB "
-                     f"from <landing>/{entity.name}.* and checked against the landing contract; good rows land "
-                     f"in raw.{entity.table}, problems in raw.quarantine."),
+                     f"from <landing>/{entity.name}.* and checked against the landing contract; every row lands with "
+                     f"its verdict in raw.{entity.table}__landed, good rows in the view raw.{entity.table}, "
+                     f"problems in raw.quarantine."),
     )
     def _ingest(context: AssetExecutionContext) -> MaterializeResult:
         paths = Paths.resolve()

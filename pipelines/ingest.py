@@ -1,8 +1,9 @@
 """Landing -> raw: DuckDB reads every landing file, applies the landing contract's rules, quarantines problems.
 
 Each entity is read as text (so that nothing is lost to a reader's type guess), then parsed column by
-column with TRY_CAST in SQL. Good rows land in `raw.<system>_<entity>`; every rejected row and every
-nulled value lands in `raw.quarantine` with its file, row number and a reason a person understands.
+column with TRY_CAST in SQL, and written once: every row, with its verdict, to `raw.<system>_<entity>__landed`.
+`raw.<system>_<entity>` is the view of its good rows (what dbt reads); every rejected row and every nulled value
+lands in `raw.quarantine` with its file, row number and a reason a person understands.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import duckdb
 from pipelines.mapped_sql import MappedEntity
 from pipelines.mapping import Mapping
 from pipelines.landing_files import (COUNTED_ROW, EXTENSIONS, LandingError, first_line, ident, q,  # noqa: F401
-                                    text_reader)
+                                    text_reader, text_value)
 from schemas.contract import Column, Entity, landing_contract
 
 # Ingest order: reference data and accounts first, since other entities are checked against them.
@@ -26,6 +27,7 @@ TYPE_WORDS = {"integer": "an integer", "decimal": "a number", "boolean": "a bool
               "timestamp": "a timestamp"}
 SUMMARY_COLUMNS = """entity VARCHAR, files BIGINT, rows_read BIGINT, rows_kept BIGINT, rows_rejected BIGINT,
     rows_superseded BIGINT, rows_excluded BIGINT, rows_unmatched BIGINT, values_nulled BIGINT, mapped_by VARCHAR"""
+PROBLEM = 'STRUCT("column" VARCHAR, rule VARCHAR, reason VARCHAR)'  # a rejection, or a value nulled
 QUARANTINE_COLUMNS = """refresh_id VARCHAR, entity VARCHAR, source_file VARCHAR, row_number BIGINT,
     primary_key VARCHAR, column_name VARCHAR, severity VARCHAR, reason VARCHAR, raw_record VARCHAR, rule VARCHAR"""
 
@@ -46,6 +48,11 @@ class EntityReport:
     matched: dict[str, int] = field(default_factory=dict)
     mapped_by: str = ""
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
+
+
+def landed(entity: Entity) -> str:
+    """The table of every row landed for the entity, with its verdict; raw.<table> is a view of its kept rows."""
+    return f"raw.{entity.table}__landed"
 
 
 def entity_files(landing: Path, entity: Entity) -> list[Path]:
@@ -167,7 +174,7 @@ class Ingestor:
             return self._summarise(report)
         report.mapped_by = mapped.describe() if mapped else ""
         first_rowids = self._load_text(entity, files, report, mapped)
-        self._keys_and_references(entity, first_rowids)
+        self._judge(entity, first_rowids)
         self._write(entity, report)
         self._enforce_threshold(entity, report)
         if mapped is not None:
@@ -239,7 +246,7 @@ class Ingestor:
                 f"it has {', '.join(header)}; the contract expects {', '.join(c.name for c in entity.columns)} "
                 f"(required: {', '.join(entity.required_columns)})")
         values = ", ".join(
-            f"NULLIF(trim(CAST({ident(by_name[c.name])} AS VARCHAR)), '')" if c.name in by_name else "NULL"
+            text_value(ident(by_name[c.name])) if c.name in by_name else "NULL"
             for c in entity.columns)
         return (f"INSERT INTO land SELECT {q(rel)}, {order}, {row_number}, {values}, NULL, NULL, NULL "
                 f"FROM {reader}")
@@ -255,13 +262,24 @@ class Ingestor:
         numbered = f"SELECT * REPLACE (coalesce(__row, rowid - {first}[__file_order + 1] + 1) AS __row) FROM land"
         return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM ({numbered}))"
 
-    def _keys_and_references(self, entity: Entity, first_rowids: list[int]) -> None:
-        """The temp table `verdict`: every row of `land` parsed and checked, with the first reason it is rejected
-        (from columns, keys, accounts or currency) in `__rejected`.
+    def _judge(self, entity: Entity, first_rowids: list[int]) -> None:
+        """Write `raw.<table>__landed` (see _judged) and make `raw.<table>` the view of its kept rows.
 
         `land` is read once. Keys that repeat are rare: rows first get the shortcut "first of its key", and only
-        when a key does repeat are the key windows computed (over `verdict`) and the verdict re-derived.
+        when a key does repeat is the table rewritten with the key windows.
         """
+        table = landed(entity)
+        self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity, first_rowids, windows=False)}")
+        pk = ident(entity.primary_key)
+        if self.con.execute(f"SELECT count({pk}) <> count(DISTINCT {pk}) FROM {table}").fetchone()[0]:
+            self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity, first_rowids, windows=True)} "
+                             f"ORDER BY __file_order, _row_number")
+        self._raw_view(entity)
+
+    def _judged(self, entity: Entity, first_rowids: list[int], windows: bool) -> str:
+        """SQL: every row of `land`, parsed and checked, in its raw.<table> columns, with the first reason it is
+        rejected (from columns, keys, accounts or currency) in `__rejected`, the problems of the values it keeps
+        nulled in `__nulled`, and, on rows with either, the record as landed in `__raw_record`."""
         pk = ident("p_" + entity.primary_key)
         joins, known, rate = [], "", "1.0"
         ref = next((c for c in entity.columns if c.references), None)
@@ -270,30 +288,61 @@ class Ingestor:
             joins.append(f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc "
                          f"ON acc.__known = k.{ident('p_' + ref.name)}")
             known = ", acc.__known"
-        if AMOUNT_COLUMNS.get(entity.name):
+        amount = AMOUNT_COLUMNS.get(entity.name)
+        if amount:
             joins.append("LEFT JOIN (SELECT currency AS __cur, rate_to_usd AS __rate FROM raw.reference_fx_rates "
                          "UNION ALL SELECT 'USD', 1.0) fx ON fx.__cur = upper(coalesce(k.p_currency, 'USD'))")
             rate = "fx.__rate"
-        shortcut = ("SELECT *, 1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order, "
-                    "__file AS __winner_file FROM checked")
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE verdict AS
-            WITH checked AS ({self._checked(entity, first_rowids)}), k AS ({shortcut})
-            SELECT *, {self._rules(entity)} AS __rejected
-            FROM (SELECT k.*{known}, {rate} AS __rate FROM k {' '.join(joins)})
-        """)
-        if self.con.execute(f"SELECT count({pk}) <> count(DISTINCT {pk}) FROM verdict").fetchone()[0]:
-            self.con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE verdict AS
-                SELECT * REPLACE ({self._rules(entity)} AS __rejected)
-                FROM (SELECT * REPLACE (
-                        row_number() OVER (PARTITION BY __file, {pk} ORDER BY __row) AS __dup_rank,
-                        min(__row) OVER (PARTITION BY __file, {pk}) AS __first_row,
-                        max(__file_order) OVER (PARTITION BY {pk}) AS __winner_order,
-                        arg_max(__file, __file_order) OVER (PARTITION BY {pk}) AS __winner_file)
-                      FROM verdict)
-                ORDER BY __file_order, __row
-            """)
+        if windows:
+            keys = (f"row_number() OVER (PARTITION BY __file, {pk} ORDER BY __row) AS __dup_rank, "
+                    f"min(__row) OVER (PARTITION BY __file, {pk}) AS __first_row, "
+                    f"max(__file_order) OVER (PARTITION BY {pk}) AS __winner_order, "
+                    f"arg_max(__file, __file_order) OVER (PARTITION BY {pk}) AS __winner_file")
+        else:
+            keys = "1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order, __file AS __winner_file"
+        cols = []
+        for c in entity.columns:
+            value = ident("p_" + c.name)
+            if not c.required:
+                value = f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {value} END"
+            if c.name == "currency":
+                value = f"upper(coalesce({value}, 'USD'))"
+            cols.append(f"{value} AS {ident(c.name)}")
+        if amount:
+            cols.append(f"{ident('p_' + amount)} * __rate AS {ident(amount + '_usd')}")
+        nullable = [c for c in entity.columns if not c.required and _can_fail(c)]
+        if nullable:
+            any_nulled = " OR ".join(f"{ident('e_' + c.name)} IS NOT NULL" for c in nullable)
+            problems = ", ".join(
+                f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
+                f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END" for c in nullable)
+            nulled = (f"CASE WHEN __rejected IS NULL AND ({any_nulled}) "
+                      f"THEN list_filter([{problems}], lambda p: p IS NOT NULL) END")
+        else:
+            nulled = f"CAST(NULL AS {PROBLEM}[])"
+        raw_json = "json_object(" + ", ".join(f"{q(c.name)}, {ident(c.name)}" for c in entity.columns) + ")"
+        return f"""
+            WITH checked AS ({self._checked(entity, first_rowids)}),
+            k AS (SELECT *, {keys} FROM checked),
+            judged AS (SELECT *, {self._rules(entity)} AS __rejected
+                       FROM (SELECT k.*{known}, {rate} AS __rate FROM k {' '.join(joins)})),
+            noted AS (SELECT *, {nulled} AS __nulled FROM judged)
+            SELECT {', '.join(cols)}, __file AS _source_file, __row AS _row_number, __file_order, __rejected,
+                   __nulled, CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {raw_json} END AS __raw_record
+            FROM noted"""
+
+    def _raw_view(self, entity: Entity) -> None:
+        """`raw.<table>`: the kept rows of `raw.<table>__landed` (replacing the table an older version wrote)."""
+        cols = [ident(c.name) for c in entity.columns]
+        if entity.name in AMOUNT_COLUMNS:
+            cols.append(ident(AMOUNT_COLUMNS[entity.name] + "_usd"))
+        view = (f"CREATE OR REPLACE VIEW raw.{entity.table} AS SELECT {', '.join(cols)}, _source_file, "
+                f"_row_number FROM {landed(entity)} WHERE __rejected IS NULL")
+        try:
+            self.con.execute(view)
+        except duckdb.CatalogException:  # raw.<table> is still a table
+            self.con.execute(f"DROP TABLE raw.{entity.table}")
+            self.con.execute(view)
 
     def _rules(self, entity: Entity) -> str:
         """SQL: a row's first problem as {column, rule, reason}, or NULL (over `checked` rows with their key
@@ -332,38 +381,18 @@ class Ingestor:
         return f"coalesce({', '.join(rules)})"
 
     def _write(self, entity: Entity, report: EntityReport) -> None:
-        """Write kept rows to raw.<table> and problems to raw.quarantine."""
+        """Write the rows rejected and the values nulled to raw.quarantine, and count them."""
         report.rows_read = self.con.execute("SELECT count(*) FROM land").fetchone()[0]
-        cols = []
-        for c in entity.columns:
-            value = ident("p_" + c.name)
-            if not c.required:
-                value = f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {value} END"
-            if c.name == "currency":
-                value = f"upper(coalesce({value}, 'USD'))"
-            cols.append(f"{value} AS {ident(c.name)}")
-        amount = AMOUNT_COLUMNS.get(entity.name)
-        if amount:
-            cols.append(f"{ident('p_' + amount)} * __rate AS {ident(amount + '_usd')}")
-        self.con.execute(f"CREATE OR REPLACE TABLE raw.{entity.table} AS SELECT {', '.join(cols)}, "
-                         f"__file AS _source_file, __row AS _row_number FROM verdict WHERE __rejected IS NULL")
-        raw_json = "json_object(" + ", ".join(
-            f"{q(c.name)}, {ident(c.name)}" for c in entity.columns) + ")"
-        pk = ident("p_" + entity.primary_key)
-        common = (f"{q(self.refresh_id)} AS refresh_id, {q(entity.name)} AS entity, __file AS source_file, "
-                  f"__row AS row_number, {pk} AS primary_key")
-        nulled = " UNION ALL ".join(
-            f"SELECT {common}, {q(c.name)}, 'nulled', {ident('e_' + c.name)}.reason, {raw_json}, "
-            f"{ident('e_' + c.name)}.rule, __file_order FROM verdict "
-            f"WHERE __rejected IS NULL AND {ident('e_' + c.name)} IS NOT NULL"
-            for c in entity.columns if not c.required and _can_fail(c))
+        common = (f"{q(self.refresh_id)} AS refresh_id, {q(entity.name)} AS entity, _source_file AS source_file, "
+                  f"_row_number AS row_number, {ident(entity.primary_key)} AS primary_key")
         rejected = (f"SELECT {common}, __rejected.column AS column_name, "
                     f"CASE __rejected.rule WHEN 'excluded' THEN 'excluded' ELSE 'rejected' END AS severity, "
-                    f"__rejected.reason AS reason, {raw_json} AS raw_record, __rejected.rule AS rule, __file_order "
-                    f"FROM verdict WHERE __rejected IS NOT NULL")
-        union = rejected + (f" UNION ALL {nulled}" if nulled else "")
-        self.con.execute(f"INSERT INTO raw.quarantine SELECT * EXCLUDE (__file_order) FROM ({union}) "
-                         f"ORDER BY __file_order, row_number, severity, column_name")
+                    f"__rejected.reason AS reason, __raw_record AS raw_record, __rejected.rule AS rule, __file_order "
+                    f"FROM {landed(entity)} WHERE __rejected IS NOT NULL")
+        nulled = (f"SELECT {common}, __n.column, 'nulled', __n.reason, __raw_record, __n.rule, __file_order "
+                  f"FROM (SELECT *, unnest(__nulled) AS __n FROM {landed(entity)} WHERE __nulled IS NOT NULL)")
+        self.con.execute(f"INSERT INTO raw.quarantine SELECT * EXCLUDE (__file_order) FROM ({rejected} UNION ALL "
+                         f"{nulled}) ORDER BY __file_order, row_number, severity, column_name")
         counts = self.con.execute(f"""
             SELECT count(*) FILTER (severity = 'rejected' AND rule NOT IN ('superseded', 'unmatched')),
                    count(*) FILTER (rule = 'superseded'),
@@ -404,14 +433,16 @@ class Ingestor:
                 f"check {mapped.key('account')} (id map, e-mail and domain columns) and the CRM accounts' domains")
 
     def _create_empty(self, entity: Entity) -> None:
+        """An absent optional entity: empty raw.<table>__landed and raw.<table>."""
         sql_types = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN",
                      "date": "DATE", "timestamp": "TIMESTAMP"}
         cols = [f"{ident(c.name)} {sql_types[c.type]}" for c in entity.columns]
         if entity.name in AMOUNT_COLUMNS:
             cols.append(f"{ident(AMOUNT_COLUMNS[entity.name] + '_usd')} DOUBLE")
-        self.con.execute(f"CREATE OR REPLACE TABLE raw.{entity.table} ({', '.join(cols)}, "
-                         f"_source_file VARCHAR, _row_number BIGINT)")
-
+        self.con.execute(f"CREATE OR REPLACE TABLE {landed(entity)} ({', '.join(cols)}, _source_file VARCHAR, "
+                         f"_row_number BIGINT, __file_order INTEGER, __rejected {PROBLEM}, __nulled {PROBLEM}[], "
+                         f"__raw_record VARCHAR)")
+        self._raw_view(entity)
 
 def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str,
                mapping: Mapping | None = None) -> dict[str, EntityReport]:

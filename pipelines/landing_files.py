@@ -22,6 +22,13 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def text_value(column: str) -> str:
+    """SQL: a file column as text without surrounding spaces, NULL when empty. Only values that start or end
+    with a space, or are empty, go through trim (trimming every value costs a third of reading the file)."""
+    v = f"CAST({column} AS VARCHAR)"
+    return f"CASE WHEN {v} LIKE ' %' OR {v} LIKE '% ' OR {v} = '' THEN NULLIF(trim({v}), '') ELSE {v} END"
+
+
 def text_reader(path: Path, columns: list[str] | None = None) -> tuple[str, str]:
     """The DuckDB table function that reads a file as text, and its 1-based row-number expression.
 

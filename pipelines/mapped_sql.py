@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.landing_files import EXTENSIONS, LandingError, ident, q, text_reader
+from pipelines.landing_files import EXTENSIONS, LandingError, ident, q, text_reader, text_value
 from pipelines.mapping import ColumnSpec, EntityMapping, IdMap, Join, Mapping, normalised
 from schemas.contract import Entity
 
@@ -151,7 +151,7 @@ class MappedEntity:
                         f"{self.entity.name}: file {rel} has no column {name} (required) and {self.key('columns')} "
                         f"gives no source for it; the file has {', '.join(cols.names)}")
                 return "NULL"
-            return f"NULLIF(trim({f'__text.{ident(found)}'}), '')"
+            return text_value(f"__text.{ident(found)}")
         v = f"NULLIF(trim(CAST({self._source(spec, cols, rel, self.key('columns', name), contract_col.required)} "
         v += "AS VARCHAR)), '')"
         if spec.values:
@@ -245,7 +245,7 @@ class MappedEntity:
             WHERE icp_domain(domain) IS NOT NULL GROUP BY ALL HAVING count(*) = 1""")
         emails = "(SELECT NULL::VARCHAR AS email, NULL::VARCHAR AS account_id WHERE false)"
         has_contacts = self.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'crm_contacts'"
+            "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'raw' AND view_name = 'crm_contacts'"
         ).fetchone()[0]
         if has_contacts and self.entity.name != "crm/contacts":
             self.con.execute("""CREATE OR REPLACE TEMP TABLE __icp_contact_emails AS

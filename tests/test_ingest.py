@@ -112,6 +112,20 @@ def test_optional_entities_absent_make_empty_tables(ingested) -> None:
     assert con.execute("SELECT count(*) FROM raw.billing_invoices").fetchone()[0] == 0
 
 
+
+def test_raw_tables_are_views_of_the_kept_landed_rows(tmp_path: Path) -> None:
+    """raw.<table> is the kept rows of raw.<table>__landed, also in a warehouse where an older version wrote
+    raw.<table> as a table."""
+    landing = _landing(tmp_path / "landing")
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw; CREATE TABLE raw.crm_accounts (account_id VARCHAR)")
+    ingest_all(con, landing, "r1")
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'raw'").fetchall()}
+    assert {"crm_accounts", "crm_opportunities", "billing_invoices"} <= views
+    landed = con.execute("SELECT count(*), count(__rejected) FROM raw.crm_accounts__landed").fetchone()
+    assert landed == (86, 3)  # every row read; A2, the second A1 and the row without an id rejected
+    assert con.execute("SELECT count(*) FROM raw.crm_accounts").fetchone()[0] == 83
+
 @pytest.mark.parametrize("value,expected", [
     ("true", True), ("T", True), ("yes", True), ("Y", True), ("1", True),
     ("false", False), ("f", False), ("NO", False), ("n", False), ("0", False),
@@ -205,3 +219,18 @@ def test_no_row_is_dropped_by_dialect_guessing(tmp_path: Path) -> None:
     assert reports["crm/accounts"].rows_kept == 2
     row = con.execute("SELECT opportunity_id, stage, created_at FROM raw.crm_opportunities").fetchone()
     assert row[:2] == ("007", "2026-01-01") and str(row[2]) == "2026-01-01 08:00:00"
+
+
+def test_values_are_trimmed_and_blank_is_missing(tmp_path: Path) -> None:
+    """Spaces around a value go; a value of only spaces, or a quoted empty one, is missing."""
+    landing = tmp_path / "l"
+    (landing / "crm").mkdir(parents=True)
+    filler = "".join(f"F{i},f,2026-01-01,EMEA\n" for i in range(40))
+    (landing / "crm" / "accounts.csv").write_text(
+        'account_id,account_name,created_at,region\n A1 , Acme  Inc ,2026-01-01,   \nA2,b,2026-01-01,""\n'
+        '"   ",c,2026-01-01,EMEA\n' + filler)
+    con = duckdb.connect()
+    Ingestor(con, landing, "r").ingest("crm/accounts")
+    assert con.execute("SELECT account_id, account_name, region FROM raw.crm_accounts WHERE account_id LIKE 'A%' "
+                       "ORDER BY 1").fetchall() == [("A1", "Acme  Inc", None), ("A2", "b", None)]
+    assert con.execute("SELECT reason FROM raw.quarantine").fetchall() == [("account_id is missing",)]
