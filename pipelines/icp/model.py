@@ -217,19 +217,19 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     scores = pd.DataFrame({
         "lifecycle": features["lifecycle"].astype("category"), "fit_tier": pd.Categorical(tiers),
         "segment_id": segment_id, "value_index": labels["value_index"].reindex(features.index),
-        "is_ideal": labels["is_ideal"].reindex(features.index), "is_bad_fit": bad_fit,
+        "is_ideal": labels["is_ideal"].reindex(features.index).astype("boolean"), "is_bad_fit": bad_fit,
         "bad_fit_reason": bad_fit_reason.astype("category"),
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
-        "scored_at": scored_at, "model_version": card.version,
     })
     con.register("__scores", scores)
     con.execute("""CREATE OR REPLACE TABLE scoring.account_scores AS
         SELECT fit.account_id, a.account_name, CAST(s.lifecycle AS VARCHAR) AS lifecycle, fit.fit_score,
                CAST(s.fit_tier AS VARCHAR) AS fit_tier, CAST(s.segment_id AS VARCHAR) AS segment_id, s.value_index,
                s.is_ideal, s.is_bad_fit, CAST(s.bad_fit_reason AS VARCHAR) AS bad_fit_reason, fit.reasons,
-               fit.fit_probability, fit.fit_baseline, s.engagement_score, s.priority_score, s.scored_at,
-               s.model_version
-        FROM __fit fit POSITIONAL JOIN __scores s POSITIONAL JOIN (SELECT account_name FROM __accounts) a""")
+               fit.fit_probability, fit.fit_baseline, s.engagement_score, s.priority_score,
+               CAST($scored_at AS TIMESTAMP) AS scored_at, CAST($model_version AS VARCHAR) AS model_version
+        FROM __fit fit POSITIONAL JOIN __scores s POSITIONAL JOIN (SELECT account_name FROM __accounts) a""",
+                {"scored_at": scored_at, "model_version": card.version})
     con.unregister("__scores")
 
     seg_out = seg.reset_index(drop=True)[["segment_id", "segment_label", "kind", "n_accounts", "n_customers", "n_ideal",

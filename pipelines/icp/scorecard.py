@@ -201,7 +201,11 @@ def write_scores(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCod
                  top_reasons: int = 4) -> None:
     """Write every account's scores (all accounts, in `__accounts` order) to temp table `table` with the reasons
     text: its largest contributions (by absolute size), the rest as "other factors" (which also absorbs
-    rounding) and the baseline; the numbers in the text sum to the rounded fit_score."""
+    rounding) and the baseline; the numbers in the text sum to the rounded fit_score.
+
+    A level's points are the same for every account, so its text ("industry = saas (+12)") is made once per
+    level; each account's reasons then pick their levels' texts by number.
+    """
     scale, P = scores.scale, scores.points
     top = min(top_reasons, len(scores.groups))
     size, order = np.abs(P), np.zeros((len(P), top), dtype=np.int64)
@@ -210,32 +214,40 @@ def write_scores(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCod
         size[np.arange(len(P)), order[:, j]] = -1.0
     offsets = np.cumsum([0] + [len(codes.labels[g]) for g in scores.groups])
     group_codes = codes.codes[:, [codes.groups.index(g) for g in scores.groups]]
+    level_points = np.zeros(offsets[-1])  # points of each level (of every group, in order); 0 when unused
+    for j in range(len(scores.groups)):
+        level_points[offsets[j] + group_codes[:, j]] = P[:, j] * scale.factor
+    texts, points = _level_texts(con, [label for g in scores.groups for label in codes.labels[g]], level_points)
     frame = {"fit_raw": scores.raw, "fit_score": scores.fit_score, "fit_probability": scores.probability}
     for j in range(top):
         frame[f"__l{j}"] = (offsets[order[:, j]] + np.take_along_axis(group_codes, order[:, j:j + 1], 1)[:, 0]
                             + 1).astype(np.int32)
-        frame[f"__p{j}"] = np.take_along_axis(P, order[:, j:j + 1], 1)[:, 0] * scale.factor
     con.register("__scored", pd.DataFrame(frame))
-    labels = "([" + ", ".join(q(label) for g in scores.groups for label in codes.labels[g]) + "]::VARCHAR[])"
-    items = ", ".join(f"{{'level': {labels}[__l{j}], 'points': CAST(round(__p{j}) AS INTEGER)}}" for j in range(top))
     base = f"CAST(round({scale.baseline!r}) AS INTEGER)"
+    top_texts = "".join(f"{texts}[__l{j}], " for j in range(top))
+    top_points = "".join(f" - {points}[__l{j}]" for j in range(top))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
-        WITH s AS (
-            SELECT a.account_id, s.*, list_filter([{items}]::STRUCT(level VARCHAR, points INTEGER)[],
-                                                  x -> x.points <> 0) AS top
-            FROM __accounts a POSITIONAL JOIN __scored s
-        )
         SELECT account_id, fit_raw, fit_score, fit_probability, CAST({scale.baseline!r} AS DOUBLE) AS fit_baseline,
-               concat_ws('; ',
-                   nullif(array_to_string(list_transform(top, x -> x.level || ' (' || printf('%+d', x.points) || ')'), '; '), ''),
-                   CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
-                   'baseline ' || {base}) AS reasons
-        FROM (SELECT *, CAST(round(fit_score) AS INTEGER) - {base}
-                        - coalesce(list_sum(list_transform(top, x -> x.points)), 0) AS rest FROM s)
-        ORDER BY account_id
+               concat_ws('; ', {top_texts}CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
+                         'baseline ' || {base}) AS reasons
+        FROM (SELECT a.account_id, s.*, CAST(round(fit_score) AS INTEGER) - {base}{top_points} AS rest
+              FROM __accounts a POSITIONAL JOIN __scored s)
     """)
     con.unregister("__scored")
+
+
+def _level_texts(con: duckdb.DuckDBPyConnection, labels: list[str], level_points: np.ndarray) -> tuple[str, str]:
+    """SQL list literals, by level number (1-based): each level's reason text ("label (+12)", NULL when its
+    rounded points are 0) and its rounded points. Rounded by DuckDB, as the rest of the reasons are."""
+    con.register("__levels", pd.DataFrame({"i": np.arange(1, len(labels) + 1), "label": labels,
+                                           "points": level_points}))
+    texts, points = con.execute("""
+        SELECT list(CASE WHEN p <> 0 THEN label || ' (' || printf('%+d', p) || ')' END ORDER BY i), list(p ORDER BY i)
+        FROM (SELECT i, label, CAST(round(points) AS INTEGER) AS p FROM __levels)""").fetchone()
+    con.unregister("__levels")
+    return ("([" + ", ".join("NULL" if t is None else q(t) for t in texts or []) + "]::VARCHAR[])",
+            "([" + ", ".join(str(p) for p in points or []) + "]::INTEGER[])")
 
 
 def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: ScoreScale,
