@@ -28,11 +28,16 @@ def test_expectations_fail_on_duplicate_ranks_and_customers_in_the_list(refreshe
     con.execute("UPDATE scoring.target_accounts SET rank = 1 WHERE rank = 2")
     con.execute("""UPDATE scoring.account_scores SET lifecycle = 'customer'
                    WHERE account_id = (SELECT account_id FROM scoring.target_accounts WHERE rank = 5)""")
+    # Text columns (read as Arrow strings): a repeated account and a missing reason.
+    con.execute("""UPDATE scoring.target_accounts SET account_id = (SELECT account_id FROM scoring.target_accounts
+                   WHERE rank = 3), reasons = NULL WHERE rank = 4""")
     report = check_scoring_tables(con, tmp_path / "docs")
     assert not report.success
     failed = " ".join(report.failures)
     assert "target_accounts.rank: expect_column_values_to_be_unique" in failed
     assert "target_accounts.lifecycle: expect_column_values_to_be_in_set" in failed
+    assert "target_accounts.account_id: expect_column_values_to_be_unique" in failed
+    assert "target_accounts.reasons: expect_column_values_to_not_be_null" in failed
 
 
 def test_pandera_names_the_failing_columns(refreshed_home: Paths, tmp_path: Path) -> None:
@@ -41,6 +46,8 @@ def test_pandera_names_the_failing_columns(refreshed_home: Paths, tmp_path: Path
     assert validate_account_features(frame) == []
     frame.loc[0, "paid_share"] = 3.0
     frame.loc[1, "account_id"] = frame.loc[2, "account_id"]
+    frame.loc[3, "lifecycle"] = "lead"
     failures = validate_account_features(frame)
     assert any(f.startswith("paid_share: in_range(0, 1)") for f in failures)
     assert any(f.startswith("account_id: field_uniqueness") for f in failures)
+    assert any(f.startswith("lifecycle: isin") and "lead" in f for f in failures)
