@@ -9,6 +9,15 @@ import pandera.pandas as pa
 from pandera import Check
 
 
+# Text columns are checked as Arrow strings (pipelines.warehouse.frame(arrow_strings=True)): their type is one
+# dtype check instead of a look at a million Python objects; object columns are converted first.
+TEXT = pd.StringDtype("pyarrow")
+
+
+def _text(*checks: Check, nullable: bool = True, **kw) -> pa.Column:
+    return pa.Column(TEXT, *checks, nullable=nullable, coerce=True, **kw)
+
+
 def _max_null_share(share: float) -> Check:
     return Check(lambda s: s.isna().mean() <= share, element_wise=False,
                  error=f"more than {share:.0%} of values are null")
@@ -24,12 +33,12 @@ def _share(nullable: bool = True) -> pa.Column:
 
 ACCOUNT_FEATURES = pa.DataFrameSchema(
     {
-        "account_id": pa.Column(str, nullable=False, unique=True),
-        "account_name": pa.Column(str, nullable=False),
+        "account_id": _text(nullable=False, unique=True),
+        "account_name": _text(nullable=False),
         "created_at": pa.Column("datetime64[ns]", nullable=False, coerce=True),
         "employee_count": _nonneg(),
         "annual_revenue": _nonneg(),
-        "lifecycle": pa.Column(str, Check.isin(["prospect", "customer", "churned"]), nullable=False),
+        "lifecycle": _text(Check.isin(["prospect", "customer", "churned"]), nullable=False),
         "tenure_months": pa.Column(float, Check.ge(0), nullable=True, coerce=True),
         "current_mrr": _nonneg(nullable=False),
         "current_arr": _nonneg(nullable=False),
@@ -51,8 +60,8 @@ ACCOUNT_FEATURES = pa.DataFrameSchema(
         "contacts": _nonneg(nullable=False),
         "as_of": pa.Column("datetime64[ns]", nullable=False, coerce=True),
         # Firmographics may be sparse, but a column that is almost empty means an export went wrong.
-        "industry": pa.Column(str, _max_null_share(0.95), nullable=True),
-        "region": pa.Column(str, _max_null_share(0.95), nullable=True),
+        "industry": _text(_max_null_share(0.95)),
+        "region": _text(_max_null_share(0.95)),
     },
     checks=[Check(lambda df: (df["activities_30d"] <= df["activities_90d"]).all(), element_wise=False,
                   error="activities_30d exceeds activities_90d")],
