@@ -36,7 +36,7 @@ per_account as (
                 when '{{ t }}' then {{ w }}
             {%- endfor %}
                 else 0.5 end
-            * exp(-0.6931471805599453 * age_days / {{ var('engagement_half_life_days') }})
+            * exp(-ln(2) * age_days / {{ var('engagement_half_life_days') }})
             else 0 end) as engagement_points
     from aged
     group by account_id
