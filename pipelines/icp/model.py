@@ -5,6 +5,7 @@ publish copies them to serving. Every step is deterministic (fixed seeds, stable
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -189,6 +190,24 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y.segment, cfg)
     codes = level_codes(con, enc, declared_size_rule(cfg.declared_icp))  # rows in features' order
     card = _choose_scorecard(codes, y, enc, cfg, int(customers.sum()), warnings)
+    # The backtest refits in scikit-learn (numpy, mostly outside the GIL) while DuckDB writes the tables.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="icp-backtest") as pool:
+        backtest_warnings: list[str] = []
+        backtest = pool.submit(_backtest, codes, features, y, enc, cfg, card, as_of, backtest_warnings)
+        n_targets, seg, thresholds = _score_and_write(con, cfg, features, customers, labels, y, enc, codes, card,
+                                                      scored_at)
+        result = backtest.result()
+    warnings += backtest_warnings
+    _write_evaluation(con, codes, result, card, cfg, scored_at, as_of, thresholds, features, enc)
+    return IcpResult(card.version, card.kind, len(features), int(customers.sum()), int(labels["is_ideal"].sum()),
+                     n_targets, len(seg), result, warnings)
+
+
+def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.DataFrame, customers: pd.Series,
+                     labels: pd.DataFrame, y: TrainingLabels, enc: Encoding, codes: LevelCodes, card: Scorecard,
+                     scored_at: datetime) -> tuple[int, pd.DataFrame, list[float]]:
+    """Score every account with the card and write account_scores, the scorecard, icp_segments and
+    target_accounts. Returns the number of targets, the segment table and the tier thresholds."""
     fit = score(card, codes)
     write_scores(con, fit, codes, "__fit")
     write_scorecard(con, card, fit.scale, cfg.declared_icp)
@@ -238,11 +257,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     con.execute("CREATE OR REPLACE TABLE scoring.icp_segments AS SELECT * FROM __seg ORDER BY segment_id")
     con.unregister("__seg")
 
-    n_targets = _targets(con, cfg)
-    result = _backtest(codes, features, y, enc, cfg, card, as_of, warnings)
-    _write_evaluation(con, codes, result, card, cfg, scored_at, as_of, thresholds, features, enc)
-    return IcpResult(card.version, card.kind, len(features), int(customers.sum()), int(labels["is_ideal"].sum()),
-                     n_targets, len(seg), result, warnings)
+    return _targets(con, cfg), seg, thresholds
 
 
 def _targets(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
