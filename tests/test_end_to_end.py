@@ -40,8 +40,13 @@ def test_target_list_is_ranked_dense_and_explained(refreshed_home: Paths) -> Non
         WHERE s.lifecycle = 'customer' OR s.is_bad_fit OR t.reasons IS NULL
            OR t.fit_score NOT BETWEEN 0 AND 100 OR t.priority_score NOT BETWEEN 0 AND 100""")[0][0]
     assert bad == 0
-    ordered = read(refreshed_home, "SELECT priority_score FROM target_accounts ORDER BY rank")
-    assert [r[0] for r in ordered] == sorted((r[0] for r in ordered), reverse=True)
+    # By priority, then fit (both descending), then account_id; and every prospect that is no bad fit is listed.
+    out_of_order = read(refreshed_home, """SELECT count(*) FROM (SELECT rank, row_number() OVER (
+        ORDER BY priority_score DESC, fit_score DESC, account_id) AS expected FROM target_accounts) WHERE rank <> expected""")
+    assert out_of_order[0][0] == 0
+    missing = read(refreshed_home, """SELECT count(*) FROM account_scores s LEFT JOIN target_accounts t USING (account_id)
+        WHERE s.lifecycle = 'prospect' AND NOT s.is_bad_fit AND t.account_id IS NULL""")
+    assert missing[0][0] == 0
     assert read(refreshed_home, "SELECT count(*) FROM account_scores")[0][0] == \
         read(refreshed_home, "SELECT count(*) FROM account_features")[0][0]
 

@@ -257,34 +257,56 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
     con.execute("CREATE OR REPLACE TABLE scoring.icp_segments AS SELECT * FROM __seg ORDER BY segment_id")
     con.unregister("__seg")
 
-    return _targets(con, cfg), seg, thresholds
+    return _targets(con, cfg, scores, fit.fit_score), seg, thresholds
 
 
-def _targets(con: duckdb.DuckDBPyConnection, cfg: Config) -> int:
-    """target_accounts: prospects (and fitting churned accounts, flagged win-back) ranked by priority_score."""
-    winback = "OR (s.lifecycle = 'churned')" if cfg.scoring.winback else ""
-    excluded = ""
-    if cfg.exclude.domains:
-        excluded += f" AND coalesce(lower(f.domain), '') NOT IN ({', '.join(q(d.lower()) for d in cfg.exclude.domains)})"
-    if cfg.exclude.account_names:
-        excluded += f" AND lower(s.account_name) NOT IN ({', '.join(q(n.lower()) for n in cfg.exclude.account_names)})"
-    con.execute(f"""
+def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray) -> int:
+    """target_accounts: prospects (and fitting churned accounts, flagged win-back) ranked by priority_score.
+
+    The ranks are numbered in numpy (_ranked), not by a window over the joined rows in DuckDB: that holds every
+    row's text in memory (about 450 MB more at a million accounts) only to count them.
+    """
+    ranked = _ranked(con, cfg, scores, fit_score)
+    con.register("__ranks", pd.DataFrame({"position": ranked, "rank": np.arange(1, len(ranked) + 1)}))
+    con.execute("""
         CREATE OR REPLACE TABLE scoring.target_accounts AS
         SELECT
-            CAST(row_number() OVER (ORDER BY s.priority_score DESC, s.fit_score DESC, s.account_id) AS BIGINT) AS rank,
-            s.account_id, s.account_name, f.industry, f.employee_count, f.annual_revenue, f.country, f.region,
+            r.rank, s.account_id, s.account_name, f.industry, f.employee_count, f.annual_revenue, f.country, f.region,
             s.fit_score, s.fit_tier, s.segment_id, g.segment_label, s.engagement_score, s.priority_score,
             s.reasons, f.open_opportunities > 0 AS has_open_opportunity, f.owner, s.scored_at, s.model_version,
             s.lifecycle = 'churned' AS is_winback, f.domain, s.fit_probability
         FROM scoring.account_scores s
+        JOIN __ranks r ON r.position = s.rowid  -- account_scores was written in account_id order
         JOIN marts.account_features f USING (account_id)
         JOIN scoring.icp_segments g USING (segment_id)
-        WHERE (s.lifecycle = 'prospect' {winback})
-          AND NOT s.is_bad_fit
-          AND g.kind <> 'anti_icp'{excluded}
         ORDER BY rank
     """)
-    return con.execute("SELECT count(*) FROM scoring.target_accounts").fetchone()[0]
+    con.unregister("__ranks")
+    return len(ranked)
+
+
+def _ranked(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray) -> np.ndarray:
+    """The positions (account_id order, like `scores`) of the target accounts, best first: prospects and, with
+    win-back on, churned accounts; not bad fits (anti-ICP segments included) nor excluded in icp.yaml; by
+    priority_score, then fit_score (both descending), then account_id."""
+    lifecycle = scores["lifecycle"].astype(str)
+    wanted = (lifecycle == "prospect") | ((lifecycle == "churned") & cfg.scoring.winback)
+    rows = np.flatnonzero((wanted & ~scores["is_bad_fit"]).to_numpy() & _not_excluded(con, cfg))
+    priority, fit = scores["priority_score"].to_numpy()[rows], fit_score[rows]
+    return rows[np.lexsort((rows, -fit, -priority))]  # the last key sorts first
+
+
+def _not_excluded(con: duckdb.DuckDBPyConnection, cfg: Config) -> np.ndarray:
+    """Per account (account_id order): not excluded by domain or name in icp.yaml."""
+    conditions = []
+    if cfg.exclude.domains:
+        conditions.append(f"coalesce(lower(f.domain), '') NOT IN ({', '.join(q(d.lower()) for d in cfg.exclude.domains)})")
+    if cfg.exclude.account_names:
+        conditions.append(f"lower(a.account_name) NOT IN ({', '.join(q(n.lower()) for n in cfg.exclude.account_names)})")
+    if not conditions:
+        return np.ones(con.execute("SELECT count(*) FROM __accounts").fetchone()[0], dtype=bool)
+    return con.execute(f"""SELECT coalesce({' AND '.join(conditions)}, false) AS kept
+        FROM __accounts a LEFT JOIN marts.account_features f USING (account_id) ORDER BY a.account_id""").fetchnumpy()["kept"]
 
 
 def _backtest(codes: LevelCodes, features: pd.DataFrame, y: TrainingLabels, enc: Encoding, cfg: Config,
