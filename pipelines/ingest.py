@@ -128,6 +128,35 @@ def _problem(col: Column, v: str, p: str) -> str:
     return f"CASE {whens} END"
 
 
+def _raw_values(entity: Entity) -> list[str]:
+    """SQL: the raw.<table> columns from a checked row (p_<col> parsed, e_<col> its problem, __rate to USD):
+    optional values with a problem nulled, currency upper case (USD when absent), amounts also in USD."""
+    cols = []
+    for c in entity.columns:
+        value = ident("p_" + c.name)
+        if not c.required:
+            value = f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {value} END"
+        if c.name == "currency":
+            value = f"upper(coalesce({value}, 'USD'))"
+        cols.append(f"{value} AS {ident(c.name)}")
+    amount = AMOUNT_COLUMNS.get(entity.name)
+    if amount:
+        cols.append(f"{ident('p_' + amount)} * __rate AS {ident(amount + '_usd')}")
+    return cols
+
+
+def _nulled(entity: Entity) -> str:
+    """SQL: a kept row's problems with optional values (each nulled), as a list; NULL when it has none."""
+    nullable = [c for c in entity.columns if not c.required and _can_fail(c)]
+    if not nullable:
+        return f"CAST(NULL AS {PROBLEM}[])"
+    any_nulled = " OR ".join(f"{ident('e_' + c.name)} IS NOT NULL" for c in nullable)
+    problems = ", ".join(
+        f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
+        f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END" for c in nullable)
+    return f"CASE WHEN __rejected IS NULL AND ({any_nulled}) THEN list_filter([{problems}], lambda p: p IS NOT NULL) END"
+
+
 class Ingestor:
     """Ingests landing entities into a build database connection, one entity at a time.
 
@@ -288,8 +317,7 @@ class Ingestor:
             joins.append(f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc "
                          f"ON acc.__known = k.{ident('p_' + ref.name)}")
             known = ", acc.__known"
-        amount = AMOUNT_COLUMNS.get(entity.name)
-        if amount:
+        if AMOUNT_COLUMNS.get(entity.name):
             joins.append("LEFT JOIN (SELECT currency AS __cur, rate_to_usd AS __rate FROM raw.reference_fx_rates "
                          "UNION ALL SELECT 'USD', 1.0) fx ON fx.__cur = upper(coalesce(k.p_currency, 'USD'))")
             rate = "fx.__rate"
@@ -300,35 +328,16 @@ class Ingestor:
                     f"arg_max(__file, __file_order) OVER (PARTITION BY {pk}) AS __winner_file")
         else:
             keys = "1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order, __file AS __winner_file"
-        cols = []
-        for c in entity.columns:
-            value = ident("p_" + c.name)
-            if not c.required:
-                value = f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {value} END"
-            if c.name == "currency":
-                value = f"upper(coalesce({value}, 'USD'))"
-            cols.append(f"{value} AS {ident(c.name)}")
-        if amount:
-            cols.append(f"{ident('p_' + amount)} * __rate AS {ident(amount + '_usd')}")
-        nullable = [c for c in entity.columns if not c.required and _can_fail(c)]
-        if nullable:
-            any_nulled = " OR ".join(f"{ident('e_' + c.name)} IS NOT NULL" for c in nullable)
-            problems = ", ".join(
-                f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
-                f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END" for c in nullable)
-            nulled = (f"CASE WHEN __rejected IS NULL AND ({any_nulled}) "
-                      f"THEN list_filter([{problems}], lambda p: p IS NOT NULL) END")
-        else:
-            nulled = f"CAST(NULL AS {PROBLEM}[])"
         raw_json = "json_object(" + ", ".join(f"{q(c.name)}, {ident(c.name)}" for c in entity.columns) + ")"
         return f"""
             WITH checked AS ({self._checked(entity, first_rowids)}),
             k AS (SELECT *, {keys} FROM checked),
             judged AS (SELECT *, {self._rules(entity)} AS __rejected
                        FROM (SELECT k.*{known}, {rate} AS __rate FROM k {' '.join(joins)})),
-            noted AS (SELECT *, {nulled} AS __nulled FROM judged)
-            SELECT {', '.join(cols)}, __file AS _source_file, __row AS _row_number, __file_order, __rejected,
-                   __nulled, CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {raw_json} END AS __raw_record
+            noted AS (SELECT *, {_nulled(entity)} AS __nulled FROM judged)
+            SELECT {', '.join(_raw_values(entity))}, __file AS _source_file, __row AS _row_number, __file_order,
+                   __rejected, __nulled,
+                   CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {raw_json} END AS __raw_record
             FROM noted"""
 
     def _raw_view(self, entity: Entity) -> None:
