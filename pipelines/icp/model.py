@@ -291,20 +291,20 @@ def _ranked(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, f
     priority_score, then fit_score (both descending), then account_id."""
     lifecycle = scores["lifecycle"].astype(str)
     wanted = (lifecycle == "prospect") | ((lifecycle == "churned") & cfg.scoring.winback)
-    rows = np.flatnonzero((wanted & ~scores["is_bad_fit"]).to_numpy() & _not_excluded(con, cfg))
+    rows = np.flatnonzero((wanted & ~scores["is_bad_fit"]).to_numpy() & _not_excluded(con, cfg, len(scores)))
     priority, fit = scores["priority_score"].to_numpy()[rows], fit_score[rows]
     return rows[np.lexsort((rows, -fit, -priority))]  # the last key sorts first
 
 
-def _not_excluded(con: duckdb.DuckDBPyConnection, cfg: Config) -> np.ndarray:
-    """Per account (account_id order): not excluded by domain or name in icp.yaml."""
+def _not_excluded(con: duckdb.DuckDBPyConnection, cfg: Config, n_accounts: int) -> np.ndarray:
+    """Per account (account_id order, as in `__accounts`): not excluded by domain or name in icp.yaml."""
     conditions = []
     if cfg.exclude.domains:
         conditions.append(f"coalesce(lower(f.domain), '') NOT IN ({', '.join(q(d.lower()) for d in cfg.exclude.domains)})")
     if cfg.exclude.account_names:
         conditions.append(f"lower(a.account_name) NOT IN ({', '.join(q(n.lower()) for n in cfg.exclude.account_names)})")
     if not conditions:
-        return np.ones(con.execute("SELECT count(*) FROM __accounts").fetchone()[0], dtype=bool)
+        return np.ones(n_accounts, dtype=bool)
     return con.execute(f"""SELECT coalesce({' AND '.join(conditions)}, false) AS kept
         FROM __accounts a LEFT JOIN marts.account_features f USING (account_id) ORDER BY a.account_id""").fetchnumpy()["kept"]
 
