@@ -13,7 +13,7 @@ from pipelines.config import Config, DeclaredICP
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import Encoding, level_codes
 from pipelines.icp.labels import label_customers
-from pipelines.icp.scorecard import declared_size_rule, design, fit_declared, fit_design, score, write_scores
+from pipelines.icp.scorecard import declared_size_rule, design, fit_declared, fit_design, score, scores_query
 from pipelines.icp.segments import assign, fit_segments
 
 
@@ -77,7 +77,7 @@ def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label(
     y = con.execute("SELECT ideal FROM marts.account_features ORDER BY account_id").df()["ideal"].to_numpy(int)
     card = fit_design(X, categories, y, ENC, regularisation=1.0, seed=0)
     fit = score(card, codes)
-    write_scores(con, fit, codes, "fit")
+    con.execute(f"CREATE TABLE fit AS {scores_query(con, fit, codes)}")
     scored = con.execute("SELECT f.account_id, fit_score, reasons, ideal FROM fit JOIN marts.account_features f "
                          "USING (account_id) ORDER BY account_id").df()
     assert scored["fit_score"].between(0, 100).all()
@@ -96,7 +96,7 @@ def test_declared_icp_scores_rule_matches() -> None:
     con = _features_db(50)
     declared = DeclaredICP(industries=["Logistics"], employee_count=(200, None), technologies=["Snowflake"])
     codes = level_codes(con, ENC, declared_size_rule(declared))
-    write_scores(con, score(fit_declared(declared, ENC), codes), codes, "fit")
+    con.execute(f"CREATE TABLE fit AS {scores_query(con, score(fit_declared(declared, ENC), codes), codes)}")
     df = con.execute("""SELECT industry = 'Logistics' AS a, employee_count >= 200 AS b,
                                technologies LIKE '%Snowflake%' AS c, fit_score, reasons
                         FROM fit JOIN marts.account_features USING (account_id)""").df()

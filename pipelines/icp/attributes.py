@@ -62,8 +62,8 @@ def _top(con: duckdb.DuckDBPyConnection, expr: str, limit: int, where: str) -> t
 def learn_encoding(con: duckdb.DuckDBPyConnection, bins: int, where: str = "true") -> Encoding:
     """Levels from the accounts themselves: frequent categories, quantile bands, common technologies."""
     techs = con.execute(f"""
-        SELECT t, count(*) AS n FROM (
-            SELECT DISTINCT account_id, trim(unnest(string_split(technologies, ';'))) AS t
+        SELECT t, count(*) AS n FROM (  -- accounts per technology (account_features has one row per account)
+            SELECT unnest(list_distinct(list_transform(string_split(technologies, ';'), x -> trim(x)))) AS t
             FROM {FEATURES} WHERE technologies IS NOT NULL AND {where})
         WHERE t <> '' GROUP BY t HAVING count(*) >= 5 ORDER BY n DESC, t LIMIT {MAX_TECHNOLOGIES}""").fetchall()
     return Encoding(

@@ -18,7 +18,7 @@ from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import Encoding, LevelCodes, learn_encoding, level_codes, supervised_edges
 from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, fit_declared, fit_design, score,
-                                     write_scorecard, write_scores)
+                                     scores_query, write_scorecard)
 from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
 from pipelines.ingest import q
 from pipelines.warehouse import frame
@@ -189,13 +189,15 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     y = _training_labels(features, labels, cfg)
     enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y.segment, cfg)
     codes = level_codes(con, enc, declared_size_rule(cfg.declared_icp))  # rows in features' order
-    card = _choose_scorecard(codes, y, enc, cfg, int(customers.sum()), warnings)
-    # The backtest refits in scikit-learn (numpy, mostly outside the GIL) while DuckDB writes the tables.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="icp-backtest") as pool:
+    # The segment tree and the backtest fit in scikit-learn (numpy, mostly outside the GIL) in a worker thread:
+    # the tree while the scorecard is fitted, the backtest while DuckDB writes the tables.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="icp-worker") as pool:
+        segments = pool.submit(_segments, features, codes, y.segment, labels, enc, cfg)
+        card = _choose_scorecard(codes, y, enc, cfg, int(customers.sum()), warnings)
         backtest_warnings: list[str] = []
         backtest = pool.submit(_backtest, codes, features, y, enc, cfg, card, as_of, backtest_warnings)
-        n_targets, seg, thresholds = _score_and_write(con, cfg, features, customers, labels, y, enc, codes, card,
-                                                      scored_at)
+        n_targets, seg, thresholds = _score_and_write(con, cfg, features, customers, labels, codes, card,
+                                                      segments.result(), scored_at)
         result = backtest.result()
     warnings += backtest_warnings
     _write_evaluation(con, codes, result, card, cfg, scored_at, as_of, thresholds, features, enc)
@@ -204,16 +206,15 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
 
 
 def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.DataFrame, customers: pd.Series,
-                     labels: pd.DataFrame, y: TrainingLabels, enc: Encoding, codes: LevelCodes, card: Scorecard,
-                     scored_at: datetime) -> tuple[int, pd.DataFrame, list[float]]:
-    """Score every account with the card and write account_scores, the scorecard, icp_segments and
-    target_accounts. Returns the number of targets, the segment table and the tier thresholds."""
+                     labels: pd.DataFrame, codes: LevelCodes, card: Scorecard,
+                     segments: tuple[pd.DataFrame, np.ndarray], scored_at: datetime) -> tuple[int, pd.DataFrame, list[float]]:
+    """Score every account with the card and write account_scores, the scorecard, icp_segments (from `segments`,
+    see _segments) and target_accounts. Returns the number of targets, the segment table and the tier thresholds."""
     fit = score(card, codes)
-    write_scores(con, fit, codes, "__fit")
     write_scorecard(con, card, fit.scale, cfg.declared_icp)
     fit_score = pd.Series(fit.fit_score, index=features.index)
 
-    seg, leaves = _segments(features, codes, y.segment, labels, enc, cfg)
+    seg, leaves = segments
     position = pd.Series(np.arange(len(seg)), index=seg.index)  # leaf -> row of seg (S01, S02, ...)
     segment_id = pd.Series(pd.Categorical.from_codes(position[leaves].to_numpy(), categories=seg["segment_id"]),
                            index=features.index)
@@ -231,7 +232,7 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
     bad_fit |= anti_icp
     bad_fit_reason = labels["bad_fit_reason"].reindex(features.index).where(~bad_fit | ~anti_icp, "anti-ICP segment")
     bad_fit_reason[~customers] = np.where(bad_fit[~customers], "anti-ICP segment", None)
-    # In account_id order, like __fit and __accounts (joined by position); text columns as categories (DuckDB
+    # In account_id order, like __accounts (joined by position); text columns as categories (DuckDB
     # reads them as codes, not a million strings).
     scores = pd.DataFrame({
         "lifecycle": features["lifecycle"].astype("category"), "fit_tier": pd.Categorical(tiers),
@@ -241,15 +242,16 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
     })
     con.register("__scores", scores)
-    con.execute("""CREATE OR REPLACE TABLE scoring.account_scores AS
-        SELECT fit.account_id, a.account_name, CAST(s.lifecycle AS VARCHAR) AS lifecycle, fit.fit_score,
+    con.execute(f"""CREATE OR REPLACE TABLE scoring.account_scores AS
+        SELECT fit.account_id, fit.account_name, CAST(s.lifecycle AS VARCHAR) AS lifecycle, fit.fit_score,
                CAST(s.fit_tier AS VARCHAR) AS fit_tier, CAST(s.segment_id AS VARCHAR) AS segment_id, s.value_index,
                s.is_ideal, s.is_bad_fit, CAST(s.bad_fit_reason AS VARCHAR) AS bad_fit_reason, fit.reasons,
                fit.fit_probability, fit.fit_baseline, s.engagement_score, s.priority_score,
                CAST($scored_at AS TIMESTAMP) AS scored_at, CAST($model_version AS VARCHAR) AS model_version
-        FROM __fit fit POSITIONAL JOIN __scores s POSITIONAL JOIN (SELECT account_name FROM __accounts) a""",
+        FROM ({scores_query(con, fit, codes)}) fit POSITIONAL JOIN __scores s""",
                 {"scored_at": scored_at, "model_version": card.version})
     con.unregister("__scores")
+    con.unregister("__scored")
 
     seg_out = seg.reset_index(drop=True)[["segment_id", "segment_label", "kind", "n_accounts", "n_customers", "n_ideal",
                                            "ideal_rate", "lift", "win_rate", "avg_value_index", "churn_rate", "n_prospects"]]

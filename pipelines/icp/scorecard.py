@@ -197,11 +197,11 @@ def score(card: Scorecard, codes: LevelCodes, rows: np.ndarray | None = None) ->
     return Scores(groups, np.column_stack(columns) if columns else np.zeros((n, 0)), card.intercept)
 
 
-def write_scores(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCodes, table: str,
-                 top_reasons: int = 4) -> None:
-    """Write every account's scores (all accounts, in `__accounts` order) to temp table `table` with the reasons
-    text: its largest contributions (by absolute size), the rest as "other factors" (which also absorbs
-    rounding) and the baseline; the numbers in the text sum to the rounded fit_score.
+def scores_query(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCodes, top_reasons: int = 4) -> str:
+    """SQL: every account (all accounts, in `__accounts` order) with its account_id, account_name, scores and
+    reasons text: its largest contributions (by absolute size), the rest as "other factors" (which also absorbs
+    rounding) and the baseline; the numbers in the text sum to the rounded fit_score. The query reads the
+    frame it registers as `__scored` (replaced by the next call).
 
     A level's points are the same for every account, so its text ("industry = saas (+12)") is made once per
     level; each account's reasons then pick their levels' texts by number.
@@ -226,15 +226,13 @@ def write_scores(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCod
     base = f"CAST(round({scale.baseline!r}) AS INTEGER)"
     top_texts = "".join(f"{texts}[__l{j}], " for j in range(top))
     top_points = "".join(f" - {points}[__l{j}]" for j in range(top))
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT account_id, fit_raw, fit_score, fit_probability, CAST({scale.baseline!r} AS DOUBLE) AS fit_baseline,
+    return f"""
+        SELECT account_id, account_name, fit_raw, fit_score, fit_probability,
+               CAST({scale.baseline!r} AS DOUBLE) AS fit_baseline,
                concat_ws('; ', {top_texts}CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
                          'baseline ' || {base}) AS reasons
-        FROM (SELECT a.account_id, s.*, CAST(round(fit_score) AS INTEGER) - {base}{top_points} AS rest
-              FROM __accounts a POSITIONAL JOIN __scored s)
-    """)
-    con.unregister("__scored")
+        FROM (SELECT a.account_id, a.account_name, s.*, CAST(round(fit_score) AS INTEGER) - {base}{top_points} AS rest
+              FROM __accounts a POSITIONAL JOIN __scored s)"""
 
 
 def _level_texts(con: duckdb.DuckDBPyConnection, labels: list[str], level_points: np.ndarray) -> tuple[str, str]:
