@@ -3,7 +3,8 @@ from dagster import Definitions
 
 from dagster_project.automation import landing_files_sensor, nightly_refresh, refresh_failure_alert
 from dagster_project.checks import account_features_schema, published_tables_expectations
-from dagster_project.dbt_assets import DBT_PROJECT, IcpDbtCliResource, dbt_executable, icp_dbt_models
+from dagster_project.dbt_assets import DBT_PROJECT, IcpDbtCliResource, icp_dbt_models
+from dagster_project.dbt_prestart import dbt_executable
 from dagster_project.ingest_assets import INGEST_ASSETS
 from dagster_project.jobs import icp_refresh
 from dagster_project.publish_asset import icp_report, serving_publication

@@ -5,6 +5,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -125,20 +126,27 @@ def run_refresh(paths: Paths, wait_seconds: float = 0.0,
 
 
 def _run(paths: Paths, wait_seconds: float, on_event: Callable[[str, str, float], None] | None) -> RefreshOutcome:
-    from dagster import DagsterInstance
-    from dagster._core.utils import make_new_run_id
+    from dagster_project import dbt_prestart
 
-    from dagster_project.definitions import defs
-
-    job = defs.resolve_job_def("icp_refresh")
     started = time.monotonic()
     log_dir = paths.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / "last-refresh.log"
+    run_id = str(uuid.uuid4())  # what Dagster's make_new_run_id does
+    with refresh_lock(paths, wait_seconds=wait_seconds, refresh_id=run_id):
+        dbt_prestart.load_waiting(paths)  # dbt parses the project while Dagster loads (this home is now ours)
+        return _execute(paths, run_id, started, log_file, on_event)
+
+
+def _execute(paths: Paths, run_id: str, started: float, log_file: Path,
+             on_event: Callable[[str, str, float], None] | None) -> RefreshOutcome:
+    from dagster import DagsterInstance
+
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_job_def("icp_refresh")
     # dbt's own console output goes to the log file; the terminal shows step progress only.
-    run_id = make_new_run_id()
-    with refresh_lock(paths, wait_seconds=wait_seconds, refresh_id=run_id), DagsterInstance.get() as instance, \
-            open(log_file, "w") as log, contextlib.redirect_stdout(log):
+    with DagsterInstance.get() as instance, open(log_file, "w") as log, contextlib.redirect_stdout(log):
         watcher = _StepWatcher(instance, run_id, on_event)
         watcher.start()
         try:

@@ -30,6 +30,11 @@ class Paths:
         return self.home / "warehouse.duckdb"
 
     @property
+    def dbt_target(self) -> Path:
+        """dbt's target folder (compiled SQL, run results, parsed project) and log of this home."""
+        return self.home / "dbt-target"
+
+    @property
     def serving(self) -> Path:
         """The live publication: a symlink swapped atomically to a folder under `publications/`."""
         return self.home / "serving"
