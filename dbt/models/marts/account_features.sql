@@ -2,18 +2,14 @@
     lifecycle: customer (active subscription, or a won deal where the account has no billing), churned
     (every subscription ended), prospect (neither). -#}
 with accounts as (
-    select * from {{ ref('stg_crm__accounts') }}
+    select
+        *,
+        {{ dbt.concat(["';'", "lower(replace(replace(coalesce(technologies, ''), ' ;', ';'), '; ', ';'))", "';'"]) }} as tech_key
+    from {{ ref('stg_crm__accounts') }}
 ),
 
 ref_date as (
     select as_of from {{ ref('int_reference_date') }}
-),
-
-techs as (
-    select
-        account_id,
-        {{ dbt.concat(["';'", "lower(replace(replace(coalesce(technologies, ''), ' ;', ';'), '; ', ';'))", "';'"]) }} as tech_key
-    from accounts
 )
 
 select
@@ -33,7 +29,7 @@ select
     a.parent_account_id,
     a.technologies,
     {%- for tech in var('common_technologies') %}
-    t.tech_key like '%;{{ tech | lower }};%' as {{ tech_flag_name(tech) }},
+    a.tech_key like '%;{{ tech | lower }};%' as {{ tech_flag_name(tech) }},
     {%- endfor %}
     case
         when ret.is_active then 'customer'
@@ -95,7 +91,6 @@ select
     r.as_of
 from accounts as a
 cross join ref_date as r
-left join techs as t on t.account_id = a.account_id
 left join {{ ref('int_account_retention') }} as ret on ret.account_id = a.account_id
 left join {{ ref('int_account_revenue') }} as rev on rev.account_id = a.account_id
 left join {{ ref('int_account_payments') }} as pay on pay.account_id = a.account_id
