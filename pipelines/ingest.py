@@ -157,6 +157,13 @@ def _nulled(entity: Entity) -> str:
     return f"CASE WHEN __rejected IS NULL AND ({any_nulled}) THEN list_filter([{problems}], lambda p: p IS NOT NULL) END"
 
 
+def _source_file(files: list[str]) -> str:
+    """SQL: a `raw.<table>__landed` row's file name (`files` in file order), as `_source_file`. The name is not
+    stored on every row: a text column of a few millions rows costs a tenth of a second to write."""
+    names = ", ".join(q(f) for f in files)
+    return f"([{names}]::VARCHAR[])[__file_order + 1] AS _source_file"
+
+
 class Ingestor:
     """Ingests landing entities into a build database connection, one entity at a time.
 
@@ -203,7 +210,7 @@ class Ingestor:
             return self._summarise(report)
         report.mapped_by = mapped.describe() if mapped else ""
         first_rowids = self._load_text(entity, files, report, mapped)
-        self._judge(entity, first_rowids)
+        self._judge(entity, first_rowids, report.files)
         self._write(entity, report)
         self._enforce_threshold(entity, report)
         if mapped is not None:
@@ -291,7 +298,7 @@ class Ingestor:
         numbered = f"SELECT * REPLACE (coalesce(__row, rowid - {first}[__file_order + 1] + 1) AS __row) FROM land"
         return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM ({numbered}))"
 
-    def _judge(self, entity: Entity, first_rowids: list[int]) -> None:
+    def _judge(self, entity: Entity, first_rowids: list[int], files: list[str]) -> None:
         """Write `raw.<table>__landed` (see _judged) and make `raw.<table>` the view of its kept rows.
 
         `land` is read once. Keys that repeat are rare: rows first get the shortcut "first of its key", and only
@@ -303,7 +310,7 @@ class Ingestor:
         if self.con.execute(f"SELECT count({pk}) <> count(DISTINCT {pk}) FROM {table}").fetchone()[0]:
             self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity, first_rowids, windows=True)} "
                              f"ORDER BY __file_order, _row_number")
-        self._raw_view(entity)
+        self._raw_view(entity, files)
 
     def _judged(self, entity: Entity, first_rowids: list[int], windows: bool) -> str:
         """SQL: every row of `land`, parsed and checked, in its raw.<table> columns, with the first reason it is
@@ -335,17 +342,18 @@ class Ingestor:
             judged AS (SELECT *, {self._rules(entity)} AS __rejected
                        FROM (SELECT k.*{known}, {rate} AS __rate FROM k {' '.join(joins)})),
             noted AS (SELECT *, {_nulled(entity)} AS __nulled FROM judged)
-            SELECT {', '.join(_raw_values(entity))}, __file AS _source_file, __row AS _row_number, __file_order,
+            SELECT {', '.join(_raw_values(entity))}, __row AS _row_number, __file_order,
                    __rejected, __nulled,
                    CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {raw_json} END AS __raw_record
             FROM noted"""
 
-    def _raw_view(self, entity: Entity) -> None:
-        """`raw.<table>`: the kept rows of `raw.<table>__landed` (replacing the table an older version wrote)."""
+    def _raw_view(self, entity: Entity, files: list[str]) -> None:
+        """`raw.<table>`: the kept rows of `raw.<table>__landed`, with their file's name (`files`, in file order)
+        (replacing the table an older version wrote)."""
         cols = [ident(c.name) for c in entity.columns]
         if entity.name in AMOUNT_COLUMNS:
             cols.append(ident(AMOUNT_COLUMNS[entity.name] + "_usd"))
-        view = (f"CREATE OR REPLACE VIEW raw.{entity.table} AS SELECT {', '.join(cols)}, _source_file, "
+        view = (f"CREATE OR REPLACE VIEW raw.{entity.table} AS SELECT {', '.join(cols)}, {_source_file(files)}, "
                 f"_row_number FROM {landed(entity)} WHERE __rejected IS NULL")
         try:
             self.con.execute(view)
@@ -392,7 +400,7 @@ class Ingestor:
     def _write(self, entity: Entity, report: EntityReport) -> None:
         """Write the rows rejected and the values nulled to raw.quarantine, and count them."""
         report.rows_read = self.con.execute("SELECT count(*) FROM land").fetchone()[0]
-        common = (f"{q(self.refresh_id)} AS refresh_id, {q(entity.name)} AS entity, _source_file AS source_file, "
+        common = (f"{q(self.refresh_id)} AS refresh_id, {q(entity.name)} AS entity, {_source_file(report.files)}, "
                   f"_row_number AS row_number, {ident(entity.primary_key)} AS primary_key")
         rejected = (f"SELECT {common}, __rejected.column AS column_name, "
                     f"CASE __rejected.rule WHEN 'excluded' THEN 'excluded' ELSE 'rejected' END AS severity, "
@@ -448,10 +456,11 @@ class Ingestor:
         cols = [f"{ident(c.name)} {sql_types[c.type]}" for c in entity.columns]
         if entity.name in AMOUNT_COLUMNS:
             cols.append(f"{ident(AMOUNT_COLUMNS[entity.name] + '_usd')} DOUBLE")
-        self.con.execute(f"CREATE OR REPLACE TABLE {landed(entity)} ({', '.join(cols)}, _source_file VARCHAR, "
+        self.con.execute(f"CREATE OR REPLACE TABLE {landed(entity)} ({', '.join(cols)}, "
                          f"_row_number BIGINT, __file_order INTEGER, __rejected {PROBLEM}, __nulled {PROBLEM}[], "
                          f"__raw_record VARCHAR)")
-        self._raw_view(entity)
+        self._raw_view(entity, [])
+
 
 def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str,
                mapping: Mapping | None = None) -> dict[str, EntityReport]:
