@@ -23,6 +23,7 @@ from schemas.contract import Column, Entity, landing_contract
 ORDER = ["reference/fx_rates", "crm/accounts", "crm/contacts", "crm/opportunities", "crm/activities",
          "billing/subscriptions", "billing/invoices", "support/tickets"]
 AMOUNT_COLUMNS = {"crm/opportunities": "amount", "billing/subscriptions": "mrr", "billing/invoices": "amount"}
+NAIVE_TIMESTAMP = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"  # no zone
 TYPE_WORDS = {"integer": "an integer", "decimal": "a number", "boolean": "a boolean", "date": "a date",
               "timestamp": "a timestamp"}
 SUMMARY_COLUMNS = """entity VARCHAR, files BIGINT, rows_read BIGINT, rows_kept BIGINT, rows_rejected BIGINT,
@@ -91,7 +92,10 @@ def _parse(col: Column, v: str) -> str:
     if col.type == "boolean":
         return (f"CASE WHEN lower({v}) IN ('true', 't', 'yes', 'y', '1') THEN true "
                 f"WHEN lower({v}) IN ('false', 'f', 'no', 'n', '0') THEN false END")
-    ts = f"timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ))"
+    # A time without a zone is read as UTC: the plain TIMESTAMP parse, which is several times faster than
+    # TIMESTAMPTZ's. Anything else (an offset, Z, a zone name) goes through TIMESTAMPTZ and is stored as UTC.
+    ts = (f"CASE WHEN regexp_full_match({v}, '{NAIVE_TIMESTAMP}') THEN TRY_CAST({v} AS TIMESTAMP) "
+          f"ELSE timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)) END")
     if col.type == "timestamp":
         return ts
     return f"coalesce(TRY_CAST({v} AS DATE), CAST({ts} AS DATE))"

@@ -234,3 +234,20 @@ def test_values_are_trimmed_and_blank_is_missing(tmp_path: Path) -> None:
     assert con.execute("SELECT account_id, account_name, region FROM raw.crm_accounts WHERE account_id LIKE 'A%' "
                        "ORDER BY 1").fetchall() == [("A1", "Acme  Inc", None), ("A2", "b", None)]
     assert con.execute("SELECT reason FROM raw.quarantine").fetchall() == [("account_id is missing",)]
+
+
+@pytest.mark.parametrize("text, utc", [
+    ("2026-01-01 10:00:00", "2026-01-01 10:00:00"), ("2026-1-5T3:04", "2026-01-05 03:04:00"),
+    ("2026-01-01T10:00:00.25", "2026-01-01 10:00:00.25"), ("2026-01-01", "2026-01-01 00:00:00"),
+    ("2026-01-01T10:00:00+02:00", "2026-01-01 08:00:00"), ("2026-01-01 10:00:00-0500", "2026-01-01 15:00:00"),
+    ("2026-01-01T10:00:00Z", "2026-01-01 10:00:00"), ("2026-01-01 10:00:00 America/New_York", "2026-01-01 15:00:00"),
+    ("01/02/2026", None)])
+def test_timestamps_without_a_zone_are_utc_and_offsets_are_applied(text: str, utc: str | None) -> None:
+    """Times without a zone take the fast plain parse; any zone or offset goes through TIMESTAMPTZ to UTC."""
+    from pipelines.ingest import _parse
+    from schemas.contract import Column
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    value = con.execute(f"SELECT CAST({_parse(Column('t', 'timestamp'), '?')} AS VARCHAR)", [text] * 3).fetchone()[0]
+    assert value == utc
