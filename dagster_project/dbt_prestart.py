@@ -135,9 +135,9 @@ def discard_waiting() -> None:
 def _shape(request: Mapping[str, Any]) -> tuple:
     """What a request's project depends on besides its files: folders, warehouse and vars."""
     args = list(request["args"])
-    dbt_vars = args[args.index("--vars") + 1] if "--vars" in args[:-1] else None
+    vars_arg = args[args.index("--vars") + 1] if "--vars" in args[:-1] else None
     env = request["env"]
-    return (os.path.realpath(request["cwd"]), dbt_vars,
+    return (os.path.realpath(request["cwd"]), vars_arg,
             *(os.path.realpath(env[k]) if env.get(k) else None for k in PROJECT_ENV))
 
 

@@ -206,8 +206,8 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
 
 
 def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.DataFrame, customers: pd.Series,
-                     labels: pd.DataFrame, codes: LevelCodes, card: Scorecard,
-                     segments: tuple[pd.DataFrame, np.ndarray], scored_at: datetime) -> tuple[int, pd.DataFrame, list[float]]:
+                     labels: pd.DataFrame, codes: LevelCodes, card: Scorecard, segments: tuple[pd.DataFrame, np.ndarray],
+                     scored_at: datetime) -> tuple[int, pd.DataFrame, list[float]]:
     """Score every account with the card and write account_scores, the scorecard, icp_segments (from `segments`,
     see _segments) and target_accounts. Returns the number of targets, the segment table and the tier thresholds."""
     fit = score(card, codes)
