@@ -17,7 +17,7 @@ from pipelines.mapped_sql import MappedEntity
 from pipelines.mapping import Mapping
 from pipelines.landing_files import (COUNTED_ROW, EXTENSIONS, LandingError, first_line, ident, q,  # noqa: F401
                                     text_reader, text_value)
-from schemas.contract import Column, Entity, landing_contract
+from schemas.contract import SQL_TYPES, Column, Entity, landing_contract
 
 # Ingest order: reference data and accounts first, since other entities are checked against them.
 ORDER = ["reference/fx_rates", "crm/accounts", "crm/contacts", "crm/opportunities", "crm/activities",
@@ -455,9 +455,7 @@ class Ingestor:
 
     def _create_empty(self, entity: Entity) -> None:
         """An absent optional entity: empty raw.<table>__landed and raw.<table>."""
-        sql_types = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN",
-                     "date": "DATE", "timestamp": "TIMESTAMP"}
-        cols = [f"{ident(c.name)} {sql_types[c.type]}" for c in entity.columns]
+        cols = [f"{ident(c.name)} {SQL_TYPES[c.type]}" for c in entity.columns]
         if entity.name in AMOUNT_COLUMNS:
             cols.append(f"{ident(AMOUNT_COLUMNS[entity.name] + '_usd')} DOUBLE")
         self.con.execute(f"CREATE OR REPLACE TABLE {landed(entity)} ({', '.join(cols)}, "

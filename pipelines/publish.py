@@ -17,10 +17,8 @@ import duckdb
 
 from pipelines.ingest import ident, q
 from pipelines.paths import Paths
-from schemas.contract import serving_contract
+from schemas.contract import SQL_TYPES, serving_contract
 
-SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN",
-             "date": "DATE", "timestamp": "TIMESTAMP"}
 KEEP_PUBLICATIONS = 3
 TMP_SUFFIX = ".partial"
 

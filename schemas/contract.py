@@ -9,6 +9,9 @@ import yaml
 
 HERE = Path(__file__).parent
 LANDING_TYPES = ("string", "integer", "decimal", "boolean", "date", "timestamp")
+# The DuckDB type of each contract type (raw tables and the serving tables alike).
+SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN",
+             "date": "DATE", "timestamp": "TIMESTAMP"}
 
 
 @dataclass(frozen=True)
