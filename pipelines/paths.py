@@ -30,6 +30,11 @@ class Paths:
         return self.home / "warehouse.duckdb"
 
     @property
+    def scoring_db(self) -> Path:
+        """The scoring tables, already in their published shape: the starting copy of each new publication."""
+        return self.home / "scoring.duckdb"
+
+    @property
     def dbt_target(self) -> Path:
         """dbt's target folder (compiled SQL, run results, parsed project) and log of this home."""
         return self.home / "dbt-target"

@@ -4,6 +4,9 @@
 `parquet/<table>.parquet`. A publication is written under a temporary name, checked against the serving
 contract, and only then made live by replacing the symlink (rename(2) is atomic). A reader that opens
 `serving/icp.duckdb` read-only always gets one whole publication, and never a file that is being written.
+
+The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scoring_db), whose tables the scoring
+step wrote in their published shape: the biggest tables are copied as file blocks, not written a second time.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import duckdb
 
 from pipelines.ingest import ident, q
 from pipelines.paths import Paths
+from pipelines.warehouse import SCORING
 from schemas.contract import SQL_TYPES, serving_contract
 
 KEEP_PUBLICATIONS = 3
@@ -39,22 +43,12 @@ class Publication:
 
 
 def _sources(has_previous: bool) -> dict[str, str]:
-    """The SELECT behind each published table, over the build database (`prev` = the live publication)."""
+    """The SELECT behind each published table that the scoring file does not bring, over the build database
+    (`prev` = the live publication)."""
     history = "SELECT * FROM prev.target_accounts_history UNION ALL " if has_previous else ""
     refreshes = "SELECT * FROM prev.refreshes UNION ALL " if has_previous else ""
     return {
-        "target_accounts": (
-            "SELECT t.*, p.rank AS previous_rank, p.account_id IS NULL AS is_new FROM scoring.target_accounts t "
-            "LEFT JOIN prev.target_accounts p ON p.account_id = t.account_id" if has_previous else
-            "SELECT *, CAST(NULL AS BIGINT) AS previous_rank, false AS is_new FROM scoring.target_accounts"),
-        "account_scores": "SELECT * FROM scoring.account_scores",
-        "icp_segments": "SELECT * FROM scoring.icp_segments",
         "account_features": "SELECT * FROM marts.account_features",
-        "model_evaluation": "SELECT * FROM scoring.model_evaluation",
-        "model_evaluation_tiers": "SELECT * FROM scoring.model_evaluation_tiers",
-        "model_evaluation_gain": "SELECT * FROM scoring.model_evaluation_gain",
-        "fit_scorecard": "SELECT * FROM scoring.fit_scorecard",
-        "fit_attributes": "SELECT * FROM scoring.fit_attributes",
         "quarantine": "SELECT * FROM raw.quarantine",
         "ingest_summary": "SELECT * FROM raw.ingest_summary ORDER BY entity",
         "target_accounts_history": history + """
@@ -70,13 +64,19 @@ def _sources(has_previous: bool) -> dict[str, str]:
     }
 
 
-def _select(table: str, source: str) -> str:
-    """Contract columns first, cast to their contract types, then every extra column of the source."""
+def conformed(table: str, source: str) -> str:
+    """`source` in the published shape of `table`: contract columns first, cast to their contract types, then
+    every extra column of the source."""
     contract = serving_contract().get(table)
     if contract is None:
         return source
     casts = ", ".join(f"CAST({ident(c)} AS {SQL_TYPES[t]}) AS {ident(c)}" for c, t in contract.columns.items())
     return f"SELECT {casts}, * EXCLUDE ({', '.join(ident(c) for c in contract.columns)}) FROM ({source})"
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'pub' "
+                                      "ORDER BY table_name").fetchall()]
 
 
 def check_publication(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
@@ -116,16 +116,18 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
     previous = live_publication(paths)
     params = {"refresh_id": refresh_id, "started_at": started_at, "published_at": datetime.utcnow(),
               "rows_ingested": rows_ingested, "rows_rejected": rows_rejected}
-    tables: dict[str, int] = {}
+    con.execute(f"CHECKPOINT {SCORING}")  # every scoring table in the file itself, none left in its WAL
+    shutil.copyfile(paths.scoring_db, tmp / "icp.duckdb")
     con.execute(f"ATTACH {q(str(tmp / 'icp.duckdb'))} AS pub")
     try:
         if previous:
             con.execute(f"ATTACH {q(str(previous / 'icp.duckdb'))} AS prev (READ_ONLY)")
         for table, source in _sources(previous is not None).items():
-            sql = _select(table, source)
+            sql = conformed(table, source)
             used = {k: v for k, v in params.items() if f"${k}" in sql}
             con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {sql}", used)
-            tables[table] = con.execute(f"SELECT count(*) FROM pub.main.{ident(table)}").fetchone()[0]
+        tables = {t: con.execute(f"SELECT count(*) FROM pub.main.{ident(t)}").fetchone()[0] for t in _tables(con)}
+        for table in tables:
             con.execute(f"COPY pub.main.{ident(table)} TO {q(str(tmp / 'parquet' / (table + '.parquet')))} "
                         f"(FORMAT parquet)")
         problems = check_publication(con, "pub")

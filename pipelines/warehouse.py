@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import duckdb
 
+from pipelines.landing_files import ident, q
 from pipelines.paths import Paths
 
 if TYPE_CHECKING:
@@ -14,20 +15,44 @@ if TYPE_CHECKING:
 
 # DuckDB spills to disk beyond this, instead of taking the machine (override with ICP_DUCKDB_MEMORY).
 MEMORY_LIMIT = os.environ.get("ICP_DUCKDB_MEMORY", "3GB")
+# The scoring tables live in their own file (Paths.scoring_db), attached under this name: `scoring.<table>`.
+SCORING = "scoring"
 
 
 @contextmanager
 def warehouse(paths: Paths, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open `$ICP_HOME/warehouse.duckdb` (created on first use) and close it afterwards."""
+    """Open `$ICP_HOME/warehouse.duckdb` (created on first use) with the scoring tables attached as the catalog
+    `scoring` (Paths.scoring_db), and close it afterwards."""
     paths.home.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(paths.warehouse), read_only=read_only)
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"SET temp_directory = '{paths.home / 'tmp'}'")
+        _attach_scoring(con, paths, read_only)
         yield con
     finally:
         con.close()
+
+
+def _attach_scoring(con: duckdb.DuckDBPyConnection, paths: Paths, read_only: bool) -> None:
+    if read_only:
+        if paths.scoring_db.exists():
+            con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING} (READ_ONLY)")
+        return
+    # Homes from before scoring had its own file hold the scoring tables as a schema, which the catalog replaces.
+    con.execute(f"DROP SCHEMA IF EXISTS {ident(con.execute('SELECT current_database()').fetchone()[0])}.{SCORING} "
+                "CASCADE")
+    con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING}")
+
+
+def fresh_scoring(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
+    """Start the scoring catalog again from an empty file. Each publication starts as a copy of that file, which
+    then holds this refresh's tables and none of the space that replaced tables leave behind."""
+    con.execute(f"DETACH {SCORING}")
+    paths.scoring_db.unlink(missing_ok=True)
+    paths.scoring_db.with_name(paths.scoring_db.name + ".wal").unlink(missing_ok=True)
+    con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING}")
 
 
 def frame(con: duckdb.DuckDBPyConnection, sql: str, categories: Iterable[str] = (),

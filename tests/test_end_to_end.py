@@ -133,7 +133,11 @@ def test_history_grows_and_movement_is_tracked(refreshed_home: Paths, tmp_path: 
     home = tmp_path / "home"
     shutil.copytree(refreshed_home.home, home, symlinks=True)
     paths = Paths.resolve(home, refreshed_home.landing)
+    with duckdb.connect(str(paths.warehouse)) as con:  # a home from before scoring had its own file
+        con.execute("CREATE SCHEMA scoring; CREATE TABLE scoring.account_scores AS SELECT 1 AS stale")
     assert run_refresh(paths).success
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'scoring'").fetchone()[0] == 0
     refreshes = read(paths, "SELECT count(*) FROM refreshes")[0][0]
     history = read(paths, "SELECT count(DISTINCT refresh_id) FROM target_accounts_history")[0][0]
     assert refreshes == 2 and history == 2

@@ -12,9 +12,13 @@ from schemas.account_features import validate_account_features
 
 
 def _warehouse_copy(refreshed_home: Paths, tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copy(refreshed_home.warehouse, copy)
-    return duckdb.connect(str(copy))
+    """A copy of the refreshed warehouse, with a copy of its scoring tables attached as `warehouse()` does."""
+    copy = Paths.resolve(tmp_path)
+    shutil.copy(refreshed_home.warehouse, copy.warehouse)
+    shutil.copy(refreshed_home.scoring_db, copy.scoring_db)
+    con = duckdb.connect(str(copy.warehouse))
+    con.execute(f"ATTACH '{copy.scoring_db}' AS scoring")
+    return con
 
 
 def test_expectations_pass_on_a_good_refresh_and_write_data_docs(refreshed_home: Paths) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -21,6 +22,7 @@ from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, des
                                      scores_query, write_scorecard)
 from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
 from pipelines.ingest import q
+from pipelines.publish import conformed
 from pipelines.warehouse import frame
 
 # What the models need in pandas, in account_id order (ids, names, domains, owners and technologies stay in DuckDB;
@@ -178,10 +180,11 @@ def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: p
     return seg, leaves
 
 
-def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scored_at: datetime) -> IcpResult:
-    """Learn the ICP and write every scoring table. `con` is the build database (after dbt)."""
+def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scored_at: datetime,
+              previous: Path | None = None) -> IcpResult:
+    """Learn the ICP and write every scoring table, in its published shape, to the catalog `scoring`. `con` is
+    the build database (after dbt); `previous` is the live publication's database, for the targets' previous ranks."""
     warnings: list[str] = []
-    con.execute("CREATE SCHEMA IF NOT EXISTS scoring")
     features = frame(con, f"SELECT {FEATURE_COLUMNS} FROM marts.account_features ORDER BY account_id")
     as_of = pd.Timestamp(features["as_of"].max()) if len(features) else pd.Timestamp(scored_at)
     customers = is_customer(features)
@@ -197,7 +200,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
         backtest_warnings: list[str] = []
         backtest = pool.submit(_backtest, codes, features, y, enc, cfg, card, as_of, backtest_warnings)
         n_targets, seg, thresholds = _score_and_write(con, cfg, features, customers, labels, codes, card,
-                                                      segments.result(), scored_at)
+                                                      segments.result(), scored_at, previous)
         result = backtest.result()
     warnings += backtest_warnings
     _write_evaluation(con, codes, result, card, cfg, scored_at, as_of, thresholds, features, enc)
@@ -207,7 +210,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
 
 def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.DataFrame, customers: pd.Series,
                      labels: pd.DataFrame, codes: LevelCodes, card: Scorecard, segments: tuple[pd.DataFrame, np.ndarray],
-                     scored_at: datetime) -> tuple[int, pd.DataFrame, list[float]]:
+                     scored_at: datetime, previous: Path | None) -> tuple[int, pd.DataFrame, list[float]]:
     """Score every account with the card and write account_scores, the scorecard, icp_segments (from `segments`,
     see _segments) and target_accounts. Returns the number of targets, the segment table and the tier thresholds."""
     fit = score(card, codes)
@@ -242,13 +245,14 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
     })
     con.register("__scores", scores)
-    con.execute(f"""CREATE OR REPLACE TABLE scoring.account_scores AS
+    select = f"""
         SELECT fit.account_id, fit.account_name, CAST(s.lifecycle AS VARCHAR) AS lifecycle, fit.fit_score,
                CAST(s.fit_tier AS VARCHAR) AS fit_tier, CAST(s.segment_id AS VARCHAR) AS segment_id, s.value_index,
                s.is_ideal, s.is_bad_fit, CAST(s.bad_fit_reason AS VARCHAR) AS bad_fit_reason, fit.reasons,
                fit.fit_probability, fit.fit_baseline, s.engagement_score, s.priority_score,
                CAST($scored_at AS TIMESTAMP) AS scored_at, CAST($model_version AS VARCHAR) AS model_version
-        FROM ({scores_query(con, fit, codes)}) fit POSITIONAL JOIN __scores s""",
+        FROM ({scores_query(con, fit, codes)}) fit POSITIONAL JOIN __scores s"""
+    con.execute(f"CREATE OR REPLACE TABLE scoring.account_scores AS {conformed('account_scores', select)}",
                 {"scored_at": scored_at, "model_version": card.version})
     con.unregister("__scores")
     con.unregister("__scored")
@@ -259,30 +263,42 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
     con.execute("CREATE OR REPLACE TABLE scoring.icp_segments AS SELECT * FROM __seg ORDER BY segment_id")
     con.unregister("__seg")
 
-    return _targets(con, cfg, scores, fit.fit_score), seg, thresholds
+    return _targets(con, cfg, scores, fit.fit_score, previous), seg, thresholds
 
 
-def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray) -> int:
-    """target_accounts: prospects (and fitting churned accounts, flagged win-back) ranked by priority_score.
+def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray,
+             previous: Path | None) -> int:
+    """target_accounts: prospects (and fitting churned accounts, flagged win-back) ranked by priority_score, with
+    each one's rank in the `previous` publication (is_new when it was not listed there).
 
     The ranks are numbered in numpy (_ranked), not by a window over the joined rows in DuckDB: that holds every
     row's text in memory (about 450 MB more at a million accounts) only to count them.
     """
     ranked = _ranked(con, cfg, scores, fit_score)
     con.register("__ranks", pd.DataFrame({"position": ranked, "rank": np.arange(1, len(ranked) + 1)}))
-    con.execute("""
-        CREATE OR REPLACE TABLE scoring.target_accounts AS
-        SELECT
-            r.rank, s.account_id, s.account_name, f.industry, f.employee_count, f.annual_revenue, f.country, f.region,
-            s.fit_score, s.fit_tier, s.segment_id, g.segment_label, s.engagement_score, s.priority_score,
-            s.reasons, f.open_opportunities > 0 AS has_open_opportunity, f.owner, s.scored_at, s.model_version,
-            s.lifecycle = 'churned' AS is_winback, f.domain, s.fit_probability
-        FROM scoring.account_scores s
-        JOIN __ranks r ON r.position = s.rowid  -- account_scores was written in account_id order
-        JOIN marts.account_features f USING (account_id)
-        JOIN scoring.icp_segments g USING (segment_id)
-        ORDER BY rank
-    """)
+    if previous:
+        con.execute(f"ATTACH {q(str(previous))} AS prev (READ_ONLY)")
+        was = "p.rank AS previous_rank, p.account_id IS NULL AS is_new"
+        join = "LEFT JOIN prev.target_accounts p ON p.account_id = s.account_id"
+    else:
+        was, join = "CAST(NULL AS BIGINT) AS previous_rank, false AS is_new", ""
+    select = f"""
+            SELECT
+                r.rank, s.account_id, s.account_name, f.industry, f.employee_count, f.annual_revenue, f.country,
+                f.region, s.fit_score, s.fit_tier, s.segment_id, g.segment_label, s.engagement_score,
+                s.priority_score, s.reasons, f.open_opportunities > 0 AS has_open_opportunity, f.owner, s.scored_at,
+                s.model_version, s.lifecycle = 'churned' AS is_winback, f.domain, s.fit_probability, {was}
+            FROM scoring.account_scores s
+            JOIN __ranks r ON r.position = s.rowid  -- account_scores was written in account_id order
+            JOIN marts.account_features f USING (account_id)
+            JOIN scoring.icp_segments g USING (segment_id)
+            {join}"""
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE scoring.target_accounts AS {conformed('target_accounts', select)} "
+                    "ORDER BY rank")
+    finally:
+        if previous:
+            con.execute("DETACH prev")
     con.unregister("__ranks")
     return len(ranked)
 
@@ -365,8 +381,8 @@ def _write_evaluation(con: duckdb.DuckDBPyConnection, codes: LevelCodes, result:
     evaluation = pd.DataFrame([row])
     evaluation["cutoff_date"] = pd.to_datetime(evaluation["cutoff_date"])
     con.register("__eval", evaluation)
-    con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation AS "
-                "SELECT * REPLACE (CAST(cutoff_date AS DATE) AS cutoff_date) FROM __eval")
+    con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation AS " + conformed(
+        "model_evaluation", "SELECT * REPLACE (CAST(cutoff_date AS DATE) AS cutoff_date) FROM __eval"))
     con.unregister("__eval")
     gain = result.gain if len(result.gain) else pd.DataFrame(
         {"share_contacted": pd.Series(dtype=float), "share_converted": pd.Series(dtype=float),
