@@ -21,3 +21,9 @@
 {% macro tech_flag_name(technology) -%}
     uses_{{ technology | lower | replace(' ', '_') | replace('-', '_') | replace('.', '_') }}
 {%- endmacro %}
+
+{#- The sum of floating-point values, the same whatever order the rows arrive in: each value is rounded to `scale`
+    decimals and summed as an exact decimal. A plain sum of doubles depends on the order, which parallel plans vary. -#}
+{% macro exact_sum(expression, scale=6) -%}
+    cast(sum(cast({{ expression }} as decimal(38, {{ scale }}))) as double)
+{%- endmacro %}

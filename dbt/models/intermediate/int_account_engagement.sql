@@ -2,6 +2,16 @@
     and their seniority, and decayed engagement points (an activity counts half after the half-life). -#}
 {%- set types = ['email', 'call', 'meeting', 'web_visit', 'content', 'event', 'other'] -%}
 {%- set weights = {'email': 1.0, 'call': 2.0, 'meeting': 4.0, 'web_visit': 0.5, 'content': 1.0, 'event': 2.0, 'other': 0.5} -%}
+{%- set points -%}
+    case when age_days <= {{ var('engagement_window_days') }} then
+        case activity_type
+        {%- for t, w in weights.items() %}
+            when '{{ t }}' then {{ w }}
+        {%- endfor %}
+            else 0.5 end
+        * exp(-ln(2) * age_days / {{ var('engagement_half_life_days') }})
+    else 0 end
+{%- endset %}
 with activities as (
     select * from {{ ref('stg_crm__activities') }}
 ),
@@ -30,14 +40,7 @@ per_account as (
         count(case when age_days <= 90 and activity_type = '{{ t }}' then 1 end) as {{ t }}_90d,
         {%- endfor %}
         max(occurred_at) as last_activity_at,
-        sum(case when age_days <= {{ var('engagement_window_days') }} then
-            case activity_type
-            {%- for t, w in weights.items() %}
-                when '{{ t }}' then {{ w }}
-            {%- endfor %}
-                else 0.5 end
-            * exp(-ln(2) * age_days / {{ var('engagement_half_life_days') }})
-            else 0 end) as engagement_points
+        {{ exact_sum(points, 9) }} as engagement_points
     from aged
     group by account_id
 ),

@@ -20,12 +20,12 @@ first_start as (
 mrr as (
     select
         s.account_id,
-        sum(case when s.started_at <= r.as_of and (s.ended_at is null or s.ended_at > r.as_of)
-                 then s.mrr_usd else 0 end) as current_mrr,
-        sum(case when s.started_at <= r.year_ago and (s.ended_at is null or s.ended_at > r.year_ago)
-                 then s.mrr_usd else 0 end) as mrr_12m_ago,
-        sum(case when s.started_at > {{ dbt.dateadd('day', 30, 'f.first_started_at') }}
-                 then s.mrr_usd else 0 end) as expansion_mrr,
+        {{ exact_sum("case when s.started_at <= r.as_of and (s.ended_at is null or s.ended_at > r.as_of)
+                 then s.mrr_usd else 0 end") }} as current_mrr,
+        {{ exact_sum("case when s.started_at <= r.year_ago and (s.ended_at is null or s.ended_at > r.year_ago)
+                 then s.mrr_usd else 0 end") }} as mrr_12m_ago,
+        {{ exact_sum("case when s.started_at > " ~ dbt.dateadd('day', 30, 'f.first_started_at') ~ "
+                 then s.mrr_usd else 0 end") }} as expansion_mrr,
         count(*) as subscriptions
     from subscriptions as s
     cross join ref_date as r
@@ -36,8 +36,9 @@ mrr as (
 paid as (
     select
         i.account_id,
-        sum(case when i.status = 'paid' then i.amount_usd else 0 end) as lifetime_paid_revenue,
-        sum(case when i.status = 'paid' and i.issued_at > r.year_ago then i.amount_usd else 0 end) as paid_revenue_12m
+        {{ exact_sum("case when i.status = 'paid' then i.amount_usd else 0 end") }} as lifetime_paid_revenue,
+        {{ exact_sum("case when i.status = 'paid' and i.issued_at > r.year_ago then i.amount_usd else 0 end") }}
+            as paid_revenue_12m
     from invoices as i
     cross join ref_date as r
     where i.issued_at <= r.as_of

@@ -26,8 +26,9 @@ per_account as (
         account_id,
         count(case when is_won and opportunity_type = 'new_business' then 1 end) as won_deals,
         count(case when not is_won and opportunity_type = 'new_business' then 1 end) as lost_deals,
-        sum(case when is_won then coalesce(amount_usd, 0) else 0 end) as won_amount,
-        sum(case when is_won and opportunity_type = 'expansion' then coalesce(amount_usd, 0) else 0 end) as expansion_won_amount,
+        {{ exact_sum("case when is_won then coalesce(amount_usd, 0) else 0 end") }} as won_amount,
+        {{ exact_sum("case when is_won and opportunity_type = 'expansion' then coalesce(amount_usd, 0) else 0 end") }}
+            as expansion_won_amount,
         avg(case when is_won and opportunity_type = 'new_business' and close_date is not null
                  then {{ dbt.datediff('created_at', 'close_date', 'day') }} end) as avg_sales_cycle_days,
         max(cast(close_date as {{ dbt.type_timestamp() }})) as last_closed_at
@@ -36,7 +37,7 @@ per_account as (
 ),
 
 open_pipeline as (
-    select account_id, count(*) as open_opportunities, sum(coalesce(amount_usd, 0)) as open_pipeline
+    select account_id, count(*) as open_opportunities, {{ exact_sum("coalesce(amount_usd, 0)") }} as open_pipeline
     from opportunities
     where not is_closed
     group by account_id
