@@ -18,7 +18,7 @@ def account_features_schema() -> AssetCheckResult:
 
     with warehouse(Paths.resolve(), read_only=True) as con:
         # Only the columns the schema checks are loaded into pandas.
-        features = frame(con, f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM marts.account_features",
+        features = frame(con, f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM scoring.account_features",
                          arrow_strings=True)
     failures = validate_account_features(features)
     return AssetCheckResult(

@@ -23,6 +23,7 @@ from pydantic import PrivateAttr
 from dagster_project import dbt_prestart
 from dagster_project.dbt_prestart import dbt_executable, dbt_vars
 from pipelines.paths import DBT_PROJECT_DIR, Paths
+from pipelines.warehouse import discard_scoring
 
 OWNER = "team:data-engineering"
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -119,7 +120,10 @@ class IcpDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             return AssetKey(["raw", dbt_resource_props["name"]])
-        return AssetKey([dbt_resource_props["config"].get("schema") or "main", dbt_resource_props["name"]])
+        if dbt_resource_props["resource_type"] == "seed":
+            return AssetKey([dbt_resource_props["config"].get("schema") or "main", dbt_resource_props["name"]])
+        # A model by its folder (staging, intermediate, marts): the marts are in the scoring file's main schema.
+        return AssetKey([self.get_group_name(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -139,7 +143,8 @@ class IcpDbtTranslator(DagsterDbtTranslator):
 def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     """Build the staging views, intermediate tables and the account_features mart, and run every dbt test."""
     paths = Paths.resolve()
-    os.environ["ICP_WAREHOUSE"] = str(paths.warehouse)
+    os.environ.update(paths.dbt_env)
+    discard_scoring(paths)  # the marts and scoring tables of this refresh start a new file (see publish.py)
     # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh.
     args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars())]
     threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()

@@ -28,7 +28,7 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 # dbt's own log file keeps one line per node; its debug level (every SQL statement) costs seconds per run.
 os.environ.setdefault("DBT_LOG_LEVEL_FILE", "info")
 # What shapes the parsed project besides its files and vars: a loaded project serves a command only if these match.
-PROJECT_ENV = ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR", "DBT_TARGET_PATH", "ICP_WAREHOUSE")
+PROJECT_ENV = ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR", "DBT_TARGET_PATH", "ICP_WAREHOUSE", "ICP_SCORING_DB")
 
 
 def dbt_executable() -> str:
@@ -51,7 +51,7 @@ def project_load(paths: Paths) -> dict[str, Any]:
     target = str(paths.dbt_target)
     env = {**os.environ, "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
            "DBT_TARGET_PATH": target, "DBT_LOG_PATH": target, "DBT_LOG_FORMAT": "json",
-           "ICP_WAREHOUSE": str(paths.warehouse)}
+           **paths.dbt_env}
     return {"load": True, "args": [dbt_executable(), "parse", "--vars", json.dumps(dbt_vars())], "env": env,
             "cwd": str(DBT_PROJECT_DIR)}
 

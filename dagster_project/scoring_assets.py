@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from pipelines.config import load_config
 from pipelines.paths import Paths
 from pipelines.publish import live_publication
-from pipelines.warehouse import fresh_scoring, warehouse
+from pipelines.warehouse import warehouse
 
 OWNER = "team:data-engineering"
 FEATURES_KEY = AssetKey(["marts", "account_features"])
@@ -45,7 +45,6 @@ def icp_model(context: AssetExecutionContext):
     cfg = load_config()
     previous = live_publication(paths)
     with warehouse(paths) as con:
-        fresh_scoring(con, paths)
         result = build_icp(con, cfg, context.run_id, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
                            previous / "icp.duckdb" if previous else None)
         for message in result.warnings:

@@ -31,8 +31,14 @@ class Paths:
 
     @property
     def scoring_db(self) -> Path:
-        """The scoring tables, already in their published shape: the starting copy of each new publication."""
+        """account_features and the scoring tables, in their published shape: each new publication starts as a
+        copy of this file (attached to the warehouse as the catalog `scoring`)."""
         return self.home / "scoring.duckdb"
+
+    @property
+    def dbt_env(self) -> dict[str, str]:
+        """The database files of dbt's profile (dbt/profiles.yml)."""
+        return {"ICP_WAREHOUSE": str(self.warehouse), "ICP_SCORING_DB": str(self.scoring_db)}
 
     @property
     def dbt_target(self) -> Path:
@@ -65,7 +71,7 @@ class Paths:
         """These paths (and a config and a mapping file) in the environment while the block runs, so that
         Dagster code and dbt see the same home; the environment is restored afterwards."""
         values = {"ICP_HOME": self.home, "ICP_LANDING_DIR": self.landing, "DAGSTER_HOME": self.dagster_home,
-                  "ICP_WAREHOUSE": self.warehouse}
+                  **self.dbt_env}
         if config is not None:
             values["ICP_CONFIG"] = Path(config).resolve()
         if mapping is not None:

@@ -5,8 +5,9 @@
 contract, and only then made live by replacing the symlink (rename(2) is atomic). A reader that opens
 `serving/icp.duckdb` read-only always gets one whole publication, and never a file that is being written.
 
-The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scoring_db), whose tables the scoring
-step wrote in their published shape: the biggest tables are copied as file blocks, not written a second time.
+The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scoring_db), where dbt wrote
+account_features and the scoring step its tables, in their published shape: the biggest tables are copied as
+file blocks, not written a second time.
 """
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ def _sources(has_previous: bool) -> dict[str, str]:
     history = "SELECT * FROM prev.target_accounts_history UNION ALL " if has_previous else ""
     refreshes = "SELECT * FROM prev.refreshes UNION ALL " if has_previous else ""
     return {
-        "account_features": "SELECT * FROM marts.account_features",
         "quarantine": "SELECT * FROM raw.quarantine",
         "ingest_summary": "SELECT * FROM raw.ingest_summary ORDER BY entity",
         "target_accounts_history": history + """

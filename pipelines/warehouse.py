@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 # DuckDB spills to disk beyond this, instead of taking the machine (override with ICP_DUCKDB_MEMORY).
 MEMORY_LIMIT = os.environ.get("ICP_DUCKDB_MEMORY", "3GB")
-# The scoring tables live in their own file (Paths.scoring_db), attached under this name: `scoring.<table>`.
+# account_features and the scoring tables live in their own file (Paths.scoring_db), attached under this name.
 SCORING = "scoring"
 
 
@@ -40,19 +40,18 @@ def _attach_scoring(con: duckdb.DuckDBPyConnection, paths: Paths, read_only: boo
         if paths.scoring_db.exists():
             con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING} (READ_ONLY)")
         return
-    # Homes from before scoring had its own file hold the scoring tables as a schema, which the catalog replaces.
-    con.execute(f"DROP SCHEMA IF EXISTS {ident(con.execute('SELECT current_database()').fetchone()[0])}.{SCORING} "
-                "CASCADE")
+    # Homes from before the scoring file hold its tables in two schemas: `scoring` (its name is now the catalog's)
+    # and `marts`.
+    database = ident(con.execute("SELECT current_database()").fetchone()[0])
+    con.execute(f"DROP SCHEMA IF EXISTS {database}.{SCORING} CASCADE; DROP SCHEMA IF EXISTS {database}.marts CASCADE")
     con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING}")
 
 
-def fresh_scoring(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
-    """Start the scoring catalog again from an empty file. Each publication starts as a copy of that file, which
-    then holds this refresh's tables and none of the space that replaced tables leave behind."""
-    con.execute(f"DETACH {SCORING}")
+def discard_scoring(paths: Paths) -> None:
+    """Remove the scoring file (no connection may hold it), so that the refresh's tables start a new one. Each
+    publication starts as a copy of that file: it then holds no space that replaced tables left behind."""
     paths.scoring_db.unlink(missing_ok=True)
     paths.scoring_db.with_name(paths.scoring_db.name + ".wal").unlink(missing_ok=True)
-    con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING}")
 
 
 def frame(con: duckdb.DuckDBPyConnection, sql: str, categories: Iterable[str] = (),

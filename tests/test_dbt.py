@@ -38,22 +38,22 @@ def test_every_model_and_column_is_documented() -> None:
         assert all(c.get("description") for c in model["columns"]), sql.stem
 
 
-def _dbt(warehouse: Path, target: Path, *args: str) -> subprocess.CompletedProcess:
+def _dbt(home: Paths, target: Path, *args: str) -> subprocess.CompletedProcess:
     dbt = Path(sys.executable).with_name("dbt")
     return subprocess.run([str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                            str(DBT_PROJECT_DIR), "--target-path", str(target)],
-                          capture_output=True, text=True, env={**os.environ, "ICP_WAREHOUSE": str(warehouse)})
+                          capture_output=True, text=True, env={**os.environ, **home.dbt_env})
 
 
 def test_docs_generate_without_warnings(refreshed_home: Paths, tmp_path: Path) -> None:
-    done = _dbt(refreshed_home.warehouse, tmp_path / "target", "--warn-error", "docs", "generate")
+    done = _dbt(refreshed_home, tmp_path / "target", "--warn-error", "docs", "generate")
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "target" / "catalog.json").exists()
 
 
 def test_dbt_unit_tests_pass(refreshed_home: Paths, tmp_path: Path) -> None:
     """tenure, churn, net revenue retention, win rate, sales cycle and days to pay on hand-made rows."""
-    done = _dbt(refreshed_home.warehouse, tmp_path / "target", "test", "--select", "test_type:unit")
+    done = _dbt(refreshed_home, tmp_path / "target", "test", "--select", "test_type:unit")
     assert done.returncode == 0, done.stdout[-3000:]
     assert "PASS=4" in done.stdout
 
@@ -82,7 +82,7 @@ def test_refresh_job_leaves_the_staging_tests_to_ingest(refreshed_home: Paths, t
     staging = {k.name for k in graph.asset_check_keys if k.asset_key.path[0] == "staging"}
     assert "primary_key_stg_crm__accounts_account_id" in staging and not staging & job_checks
     assert {"primary_key_account_features_account_id", "primary_key_int_account_sales_account_id"} <= job_checks
-    done = _dbt(refreshed_home.warehouse, tmp_path / "target", "test", "--select", "path:models/staging")
+    done = _dbt(refreshed_home, tmp_path / "target", "test", "--select", "path:models/staging")
     assert done.returncode == 0, done.stdout[-3000:]
     assert int(re.search(r"PASS=(\d+)", done.stdout).group(1)) >= len(staging) and "ERROR=0" in done.stdout
 

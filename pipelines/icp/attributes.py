@@ -14,7 +14,7 @@ import numpy as np
 
 from pipelines.ingest import ident, q
 
-FEATURES = "marts.account_features"
+FEATURES = "scoring.account_features"
 MAX_LEVELS = 25
 MAX_TECHNOLOGIES = 15
 
@@ -162,7 +162,7 @@ def level_exprs(enc: Encoding, declared_size: tuple[str, str] | None = None) -> 
 class LevelCodes:
     """Every account's level in every attribute group as an integer code (an index into `labels[group]`).
 
-    Rows follow account_id order, like `SELECT ... FROM marts.account_features ORDER BY account_id`; the
+    Rows follow account_id order, like `SELECT ... FROM scoring.account_features ORDER BY account_id`; the
     account ids and names themselves stay in DuckDB (temp table `__accounts`, same order).
     """
 
