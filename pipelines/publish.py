@@ -74,6 +74,14 @@ def conformed(table: str, source: str) -> str:
     return f"SELECT {casts}, * EXCLUDE ({', '.join(ident(c) for c in contract.columns)}) FROM ({source})"
 
 
+def write_scoring_table(con: duckdb.DuckDBPyConnection, table: str, source: str, params: dict | None = None,
+                        order_by: str | None = None) -> None:
+    """Create `scoring.<table>` from `source` in its published shape: publications start as a copy of the
+    scoring file, so what is written there is what BI tools read."""
+    order = f" ORDER BY {order_by}" if order_by else ""
+    con.execute(f"CREATE OR REPLACE TABLE {SCORING}.{ident(table)} AS {conformed(table, source)}{order}", params)
+
+
 def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'pub' "
                                       "ORDER BY table_name").fetchall()]

@@ -22,7 +22,7 @@ from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, des
                                      scores_query, write_scorecard)
 from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
 from pipelines.ingest import q
-from pipelines.publish import conformed
+from pipelines.publish import write_scoring_table
 from pipelines.warehouse import frame
 
 # What the models need in pandas, in account_id order (ids, names, domains, owners and technologies stay in DuckDB;
@@ -252,15 +252,14 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
                fit.fit_probability, fit.fit_baseline, s.engagement_score, s.priority_score,
                CAST($scored_at AS TIMESTAMP) AS scored_at, CAST($model_version AS VARCHAR) AS model_version
         FROM ({scores_query(con, fit, codes)}) fit POSITIONAL JOIN __scores s"""
-    con.execute(f"CREATE OR REPLACE TABLE scoring.account_scores AS {conformed('account_scores', select)}",
-                {"scored_at": scored_at, "model_version": card.version})
+    write_scoring_table(con, "account_scores", select, {"scored_at": scored_at, "model_version": card.version})
     con.unregister("__scores")
     con.unregister("__scored")
 
     seg_out = seg.reset_index(drop=True)[["segment_id", "segment_label", "kind", "n_accounts", "n_customers", "n_ideal",
                                            "ideal_rate", "lift", "win_rate", "avg_value_index", "churn_rate", "n_prospects"]]
     con.register("__seg", seg_out)
-    con.execute("CREATE OR REPLACE TABLE scoring.icp_segments AS SELECT * FROM __seg ORDER BY segment_id")
+    write_scoring_table(con, "icp_segments", "SELECT * FROM __seg", order_by="segment_id")
     con.unregister("__seg")
 
     return _targets(con, cfg, scores, fit.fit_score, previous), seg, thresholds
@@ -294,8 +293,7 @@ def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, 
             JOIN scoring.icp_segments g USING (segment_id)
             {join}"""
     try:
-        con.execute(f"CREATE OR REPLACE TABLE scoring.target_accounts AS {conformed('target_accounts', select)} "
-                    "ORDER BY rank")
+        write_scoring_table(con, "target_accounts", select, order_by="rank")
     finally:
         if previous:
             con.execute("DETACH prev")
@@ -381,19 +379,18 @@ def _write_evaluation(con: duckdb.DuckDBPyConnection, codes: LevelCodes, result:
     evaluation = pd.DataFrame([row])
     evaluation["cutoff_date"] = pd.to_datetime(evaluation["cutoff_date"])
     con.register("__eval", evaluation)
-    con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation AS " + conformed(
-        "model_evaluation", "SELECT * REPLACE (CAST(cutoff_date AS DATE) AS cutoff_date) FROM __eval"))
+    write_scoring_table(con, "model_evaluation",
+                        "SELECT * REPLACE (CAST(cutoff_date AS DATE) AS cutoff_date) FROM __eval")
     con.unregister("__eval")
     gain = result.gain if len(result.gain) else pd.DataFrame(
         {"share_contacted": pd.Series(dtype=float), "share_converted": pd.Series(dtype=float),
          "lift": pd.Series(dtype=float)})
     con.register("__gain", gain.assign(model_version=card.version))
-    con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation_gain AS SELECT * FROM __gain "
-                "ORDER BY share_contacted")
+    write_scoring_table(con, "model_evaluation_gain", "SELECT * FROM __gain", order_by="share_contacted")
     con.unregister("__gain")
     tiers = result.tier_rates if len(result.tier_rates) else pd.DataFrame(
         {"tier": bt.TIERS, "n_test": 0, "n_positive": 0, "conversion_rate": np.nan})
     tiers = tiers.assign(model_version=card.version)
     con.register("__tiers", tiers)
-    con.execute("CREATE OR REPLACE TABLE scoring.model_evaluation_tiers AS SELECT * FROM __tiers")
+    write_scoring_table(con, "model_evaluation_tiers", "SELECT * FROM __tiers")
     con.unregister("__tiers")

@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from pipelines.config import DeclaredICP
 from pipelines.icp.attributes import Encoding, LevelCodes, level_exprs
 from pipelines.ingest import q
+from pipelines.publish import write_scoring_table
 
 
 @dataclass
@@ -263,10 +264,9 @@ def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: Scor
     points = [(g, lvl, float(raw) * k) for g, lvl, raw in card.points[["grp", "level", "raw"]].itertuples(index=False)]
     con.register("__attrs", pd.DataFrame(attrs, columns=["attribute", "attribute_label", "level_sql", "unseen_points"]))
     con.register("__points", pd.DataFrame(points, columns=["attribute", "level", "points"]))
-    con.execute(f"""CREATE OR REPLACE TABLE scoring.fit_attributes AS
-        SELECT *, {q(card.version)} AS model_version FROM __attrs""")
-    con.execute(f"""CREATE OR REPLACE TABLE scoring.fit_scorecard AS
+    write_scoring_table(con, "fit_attributes", f"SELECT *, {q(card.version)} AS model_version FROM __attrs")
+    write_scoring_table(con, "fit_scorecard", f"""
         SELECT p.attribute, a.attribute_label, p.level, round(p.points, 4) AS points, {q(card.version)} AS model_version
-        FROM __points p JOIN __attrs a USING (attribute) ORDER BY p.attribute, p.points DESC, p.level""")
+        FROM __points p JOIN __attrs a USING (attribute)""", order_by="attribute, points DESC, level")
     con.unregister("__attrs")
     con.unregister("__points")
