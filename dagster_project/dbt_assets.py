@@ -22,6 +22,7 @@ from pydantic import PrivateAttr
 
 from dagster_project import dbt_prestart
 from dagster_project.dbt_prestart import dbt_executable, dbt_vars
+from dagster_project.scoring_assets import FEATURES_KEY
 from pipelines.paths import DBT_PROJECT_DIR, Paths
 from pipelines.warehouse import discard_scoring
 
@@ -144,7 +145,8 @@ def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     """Build the staging views, intermediate tables and the account_features mart, and run every dbt test."""
     paths = Paths.resolve()
     os.environ.update(paths.dbt_env)
-    discard_scoring(paths)  # the marts and scoring tables of this refresh start a new file (see publish.py)
+    if FEATURES_KEY in context.selected_asset_keys:
+        discard_scoring(paths)  # account_features and the scoring tables start a new file (see publish.py)
     # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh.
     args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars())]
     threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
