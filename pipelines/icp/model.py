@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipelines.config import Config
 from pipelines.icp import backtest as bt
-from pipelines.icp.attributes import Encoding, LevelCodes, learn_encoding, level_codes, supervised_edges
+from pipelines.icp.attributes import FEATURES, Encoding, LevelCodes, learn_encoding, level_codes, supervised_edges
 from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, fit_declared, fit_design, score,
                                      scores_query, write_scorecard)
@@ -185,7 +185,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     """Learn the ICP and write every scoring table, in its published shape, to the catalog `scoring`. `con` is
     the build database (after dbt); `previous` is the live publication's database, for the targets' previous ranks."""
     warnings: list[str] = []
-    features = frame(con, f"SELECT {FEATURE_COLUMNS} FROM scoring.account_features ORDER BY account_id")
+    features = frame(con, f"SELECT {FEATURE_COLUMNS} FROM {FEATURES} ORDER BY account_id")
     as_of = pd.Timestamp(features["as_of"].max()) if len(features) else pd.Timestamp(scored_at)
     customers = is_customer(features)
     labels = label_customers(features[customers], cfg)
@@ -289,7 +289,7 @@ def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, 
                 s.model_version, s.lifecycle = 'churned' AS is_winback, f.domain, s.fit_probability, {was}
             FROM scoring.account_scores s
             JOIN __ranks r ON r.position = s.rowid  -- account_scores was written in account_id order
-            JOIN scoring.account_features f USING (account_id)
+            JOIN {FEATURES} f USING (account_id)
             JOIN scoring.icp_segments g USING (segment_id)
             {join}"""
     try:
@@ -322,7 +322,7 @@ def _not_excluded(con: duckdb.DuckDBPyConnection, cfg: Config, n_accounts: int) 
     if not conditions:
         return np.ones(n_accounts, dtype=bool)
     return con.execute(f"""SELECT coalesce({' AND '.join(conditions)}, false) AS kept
-        FROM __accounts a LEFT JOIN scoring.account_features f USING (account_id) ORDER BY a.account_id""").fetchnumpy()["kept"]
+        FROM __accounts a LEFT JOIN {FEATURES} f USING (account_id) ORDER BY a.account_id""").fetchnumpy()["kept"]
 
 
 def _backtest(codes: LevelCodes, features: pd.DataFrame, y: TrainingLabels, enc: Encoding, cfg: Config,
