@@ -13,7 +13,8 @@ from pipelines.config import Config, DeclaredICP
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import Encoding, level_codes
 from pipelines.icp.labels import label_customers
-from pipelines.icp.scorecard import declared_size_rule, design, fit_declared, fit_design, score, scores_query
+from pipelines.icp.scorecard import (declared_size_rule, design, distinct_rows, fit_declared, fit_design, score,
+                                     scores_query)
 from pipelines.icp.segments import assign, fit_segments
 
 
@@ -90,6 +91,21 @@ def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label(
         numbers = [int(n) for n in re.findall(r"\(([+-]\d+)\)", reasons)] + [int(reasons.rsplit("baseline ", 1)[1])]
         assert sum(numbers) == math.floor(score_ + 0.5), reasons  # the reasons text adds up to the score
     assert card.version == fit_design(X, categories, y, ENC, 1.0, 0).version  # deterministic
+
+
+def test_fit_on_distinct_patterns_equals_the_fit_on_every_account() -> None:
+    """Accounts that share every level and the label collapse into one weighted row: same points, fewer rows."""
+    codes = level_codes(_features_db(), ENC)
+    everyone = np.arange(len(codes.codes))
+    y = (codes.codes[:, 0] == 0).astype(int) ^ (everyone % 7 == 0)  # mostly the industry, with some noise
+    rows, labels, weight = distinct_rows(codes, ENC, everyone, y)
+    assert len(rows) < len(everyone) and weight.sum() == len(everyone)
+    full = fit_design(*design(codes, ENC, everyone), y, ENC, 1.0, 0)
+    reduced = fit_design(*design(codes, ENC, rows), labels, ENC, 1.0, 0, weight)
+    assert reduced.n_train == full.n_train == len(everyone)
+    merged = full.points.merge(reduced.points, on=["grp", "level"])
+    assert len(merged) == len(full.points) and np.allclose(merged["raw_x"], merged["raw_y"], atol=1e-5)
+    assert reduced.intercept == pytest.approx(full.intercept, abs=1e-5)
 
 
 def test_declared_icp_scores_rule_matches() -> None:

@@ -18,8 +18,8 @@ from pipelines.config import Config
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import FEATURES, Encoding, LevelCodes, learn_encoding, level_codes, supervised_edges
 from pipelines.icp.labels import is_customer, label_customers
-from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, fit_declared, fit_design, score,
-                                     scores_query, write_scorecard)
+from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, distinct_rows, fit_declared,
+                                     fit_design, score, scores_query, write_scorecard)
 from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
 from pipelines.ingest import q
 from pipelines.publish import write_scoring_table
@@ -124,8 +124,9 @@ def _two_part(codes: LevelCodes, ideal: pd.Series, win: pd.Series, enc: Encoding
 
 def _fit_learned_on(codes: LevelCodes, y: pd.Series, enc: Encoding, cfg: Config) -> Scorecard:
     """Fit the learned scorecard on the labelled accounts `y` (indexed by position in account_id order)."""
-    X, categories = design(codes, enc, y.index.to_numpy())
-    return fit_design(X, categories, y.to_numpy(dtype=int), enc, cfg.model.regularisation, cfg.model.seed)
+    rows, labels, weight = distinct_rows(codes, enc, y.index.to_numpy(), y.to_numpy(dtype=int))
+    X, categories = design(codes, enc, rows)
+    return fit_design(X, categories, labels, enc, cfg.model.regularisation, cfg.model.seed, weight)
 
 
 def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: pd.DataFrame, enc: Encoding,

@@ -64,13 +64,14 @@ def combine(cards: list[Scorecard]) -> Scorecard:
 
 
 def fit_design(X: sparse.csr_matrix, categories: list[np.ndarray], y: np.ndarray, enc: Encoding,
-               regularisation: float, seed: int) -> Scorecard:
-    """Logistic regression on a one-hot design (columns grouped as `categories`, one block per group); each
-    group's points are centred on the training mean."""
+               regularisation: float, seed: int, weight: np.ndarray | None = None) -> Scorecard:
+    """Logistic regression on a one-hot design (columns grouped as `categories`, one block per group), each row
+    standing for `weight` accounts (one when None); each group's points are centred on the training mean."""
     model = LogisticRegression(C=regularisation, max_iter=2000, random_state=seed)
-    model.fit(X, y)
+    model.fit(X, y, sample_weight=weight)
     coef = model.coef_[0]
-    counts = np.asarray(X.sum(axis=0)).ravel() / max(X.shape[0], 1)
+    weight = np.ones(X.shape[0]) if weight is None else weight
+    counts = np.asarray(X.T @ weight).ravel() / max(weight.sum(), 1)
     rows, defaults, intercept, start = [], {}, float(model.intercept_[0]), 0
     for g, cats in zip(enc.groups, categories):
         w, freq = coef[start:start + len(cats)], counts[start:start + len(cats)]
@@ -80,7 +81,21 @@ def fit_design(X: sparse.csr_matrix, categories: list[np.ndarray], y: np.ndarray
         defaults[g] = -mean
         rows += [(g, str(c), float(v - mean)) for c, v in zip(cats, w)]
     points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
-    return Scorecard("learned", enc, points, defaults, intercept, n_train=len(y))
+    return Scorecard("learned", enc, points, defaults, intercept, n_train=int(weight.sum()))
+
+
+def distinct_rows(codes: LevelCodes, enc: Encoding, rows: np.ndarray, y: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The accounts at `rows` (labels `y`, 0 or 1) reduced to one per distinct pattern of levels and label: its
+    first row, its label and how many accounts share it. A logistic fit weighted by these counts has exactly the
+    loss of a fit over every account, on fewer rows (a third fewer at a million accounts)."""
+    columns = codes.codes[rows][:, [codes.groups.index(g) for g in enc.groups]].astype(np.int64)
+    try:
+        key = np.ravel_multi_index((*columns.T, y), [len(codes.labels[g]) for g in enc.groups] + [2])
+    except ValueError:  # more level combinations than one integer can number: fit on every account
+        return rows, y, np.ones(len(rows))
+    _, first, weight = np.unique(key, return_index=True, return_counts=True)
+    return rows[first], y[first], weight.astype(float)
 
 
 def design(codes: LevelCodes, enc: Encoding, rows: np.ndarray) -> tuple[sparse.csr_matrix, list[np.ndarray]]:
