@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.config import Config, DeclaredICP
 from pipelines.icp import backtest as bt
-from pipelines.icp.attributes import Encoding, level_codes
+from pipelines.icp.attributes import Encoding, _nice, level_codes, supervised_edges
 from pipelines.icp.labels import label_customers
 from pipelines.icp.scorecard import (declared_size_rule, design, distinct_rows, fit_declared, fit_design, score,
                                      scores_query)
@@ -106,6 +106,23 @@ def test_fit_on_distinct_patterns_equals_the_fit_on_every_account() -> None:
     merged = full.points.merge(reduced.points, on=["grp", "level"])
     assert len(merged) == len(full.points) and np.allclose(merged["raw_x"], merged["raw_y"], atol=1e-5)
     assert reduced.intercept == pytest.approx(full.intercept, abs=1e-5)
+
+
+def test_supervised_bands_are_those_of_a_tree_over_every_account() -> None:
+    """Band edges come from a tree over distinct (size, label) pairs weighted by their accounts: the same cuts as
+    a tree over every account, with the same smallest band."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 400, 5000).astype(float) * 10
+    labels = ((sizes > 1200) & (sizes < 3000)).astype(int) ^ (rng.random(5000) < 0.2)
+    sizes[::50] = np.nan
+    known = ~np.isnan(sizes)
+    tree = DecisionTreeClassifier(max_leaf_nodes=6, min_samples_leaf=int(0.04 * known.sum()), random_state=0)
+    tree.fit(sizes[known].reshape(-1, 1), labels[known])
+    cuts = tree.tree_.threshold[tree.tree_.feature >= 0]
+    expected = tuple(sorted({_nice(float(c)) for c in cuts if c > 0}))
+    assert len(expected) >= 2 and supervised_edges(sizes, labels, 6, 0) == expected
 
 
 def test_declared_icp_scores_rule_matches() -> None:

@@ -83,9 +83,16 @@ def supervised_edges(values: np.ndarray, y: np.ndarray, max_bins: int, seed: int
     known = ~np.isnan(values)
     if known.sum() < 20 or len(np.unique(y[known])) < 2:
         return ()
-    tree = DecisionTreeClassifier(max_leaf_nodes=max_bins, min_samples_leaf=max(5, int(0.04 * known.sum())),
-                                  random_state=seed)
-    tree.fit(values[known].reshape(-1, 1), y[known])
+    # One row per distinct (value, label), weighted by its accounts: the same splits as over every account,
+    # with the smallest band as a weight (a million accounts have a few thousand distinct sizes).
+    distinct, value_of = np.unique(values[known], return_inverse=True)
+    classes, class_of = np.unique(y[known], return_inverse=True)
+    counts = np.bincount(value_of * len(classes) + class_of, minlength=len(distinct) * len(classes))
+    pair = np.flatnonzero(counts)  # (value, class) pairs that occur, in value order
+    tree = DecisionTreeClassifier(max_leaf_nodes=max_bins, min_weight_fraction_leaf=max(5, int(0.04 * known.sum()))
+                                  / known.sum(), random_state=seed)
+    tree.fit(distinct[pair // len(classes)].reshape(-1, 1), classes[pair % len(classes)],
+             sample_weight=counts[pair].astype(float))
     cuts = tree.tree_.threshold[tree.tree_.feature >= 0]
     return tuple(sorted({_nice(float(c)) for c in cuts if c > 0}))
 
