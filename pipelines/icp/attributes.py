@@ -84,7 +84,7 @@ def supervised_edges(values: np.ndarray, y: np.ndarray, max_bins: int, seed: int
     if known.sum() < 20 or len(np.unique(y[known])) < 2:
         return ()
     # One row per distinct (value, label), weighted by its accounts: the same splits as over every account,
-    # with the smallest band as a weight (a million accounts have a few thousand distinct sizes).
+    # with the smallest band as a weight (at a million accounts: 12k distinct employee counts, 204k revenues).
     distinct, value_of = np.unique(values[known], return_inverse=True)
     classes, class_of = np.unique(y[known], return_inverse=True)
     counts = np.bincount(value_of * len(classes) + class_of, minlength=len(distinct) * len(classes))
