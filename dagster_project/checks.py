@@ -3,8 +3,9 @@
 Both are blocking: a failure stops the run before anything is published.
 """
 
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
+from dagster_project.publish_asset import start_parquet_ahead
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
 from pipelines.paths import Paths
 from pipelines.warehouse import frame, warehouse
@@ -35,10 +36,11 @@ def account_features_schema() -> AssetCheckResult:
              description="Great Expectations suites (schemas/expectations.py) on the tables about to be published: "
                          "ranks unique and dense, scores within 0..100, no active customer on the target list, "
                          "every segment_id known. Data Docs: <home>/reports/data_docs/index.html.")
-def published_tables_expectations() -> AssetCheckResult:
+def published_tables_expectations(context: AssetCheckExecutionContext) -> AssetCheckResult:
     from pipelines.quality import check_scoring_tables
 
     paths = Paths.resolve()
+    start_parquet_ahead(paths, context.run.run_id)  # DuckDB writes the publication's Parquet while GX works in pandas
     with warehouse(paths, read_only=True) as con:
         report = check_scoring_tables(con, paths.reports / "data_docs")
     return AssetCheckResult(

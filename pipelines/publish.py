@@ -7,10 +7,12 @@ contract, and only then made live by replacing the symlink (rename(2) is atomic)
 
 The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scoring_db), where dbt wrote
 account_features and the scoring step its tables, in their published shape: the biggest tables are copied as
-file blocks, not written a second time.
+file blocks, not written a second time. Their Parquet files can be written ahead (`export_ahead`, while the
+checks of what gets published run), into the partial publication that `publish` then completes.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from schemas.contract import SQL_TYPES, serving_contract
 
 KEEP_PUBLICATIONS = 3
 TMP_SUFFIX = ".partial"
+AHEAD = ".written-ahead.json"  # in a partial publication's parquet/: the tables export_ahead wrote, and from what
 
 
 class PublishError(RuntimeError):
@@ -112,15 +115,57 @@ def live_publication(paths: Paths) -> Path | None:
     return target.resolve() if target.is_symlink() and (target / "icp.duckdb").exists() else None
 
 
+def _partial(paths: Paths, refresh_id: str) -> Path:
+    return paths.publications / (refresh_id + TMP_SUFFIX)
+
+
+def _file_stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def export_ahead(paths: Paths, refresh_id: str) -> list[str]:
+    """Write every table of the scoring file as Parquet into the refresh's partial publication, before `publish`
+    runs (which then writes only the other tables). Returns the tables written. Reads the file on a connection of
+    its own, read-only: run it while nothing writes the scoring file, e.g. beside the checks of what gets published.
+    """
+    tmp = _partial(paths, refresh_id)
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "parquet").mkdir(parents=True)
+    stamp = _file_stamp(paths.scoring_db)
+    with duckdb.connect(str(paths.scoring_db), read_only=True) as con:
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                                            "ORDER BY table_name").fetchall()]
+        for table in tables:
+            con.execute(f"COPY main.{ident(table)} TO {q(str(tmp / 'parquet' / (table + '.parquet')))} "
+                        f"(FORMAT parquet)")
+    (tmp / "parquet" / AHEAD).write_text(json.dumps({"scoring_file": stamp, "tables": tables}))
+    return tables
+
+
+def _written_ahead(tmp: Path, scoring_db: Path) -> list[str]:
+    """The tables whose Parquet export_ahead wrote into `tmp`, when the scoring file is still the one it read
+    (else none, and the partial publication is started again)."""
+    marker = tmp / "parquet" / AHEAD
+    try:
+        done = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return []
+    marker.unlink()
+    return done["tables"] if done.get("scoring_file") == _file_stamp(scoring_db) else []
+
+
 def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, started_at: datetime,
             rows_ingested: int, rows_rejected: int) -> Publication:
     """Write the refresh's serving tables as a new publication and make it live atomically."""
     paths.publications.mkdir(parents=True, exist_ok=True)
-    clean_stale(paths)
+    clean_stale(paths, keep=refresh_id)
     folder = paths.publications / refresh_id
-    tmp = paths.publications / (refresh_id + TMP_SUFFIX)
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "parquet").mkdir(parents=True)
+    tmp = _partial(paths, refresh_id)
+    ahead = _written_ahead(tmp, paths.scoring_db)
+    if not ahead:
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "parquet").mkdir(parents=True)
     previous = live_publication(paths)
     params = {"refresh_id": refresh_id, "started_at": started_at, "published_at": datetime.utcnow(),
               "rows_ingested": rows_ingested, "rows_rejected": rows_rejected}
@@ -135,7 +180,7 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
             used = {k: v for k, v in params.items() if f"${k}" in sql}
             con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {sql}", used)
         tables = {t: con.execute(f"SELECT count(*) FROM pub.main.{ident(t)}").fetchone()[0] for t in _tables(con)}
-        for table in tables:
+        for table in sorted(tables.keys() - set(ahead)):
             con.execute(f"COPY pub.main.{ident(table)} TO {q(str(tmp / 'parquet' / (table + '.parquet')))} "
                         f"(FORMAT parquet)")
         problems = check_publication(con, "pub")
@@ -175,11 +220,13 @@ def _swap_symlink(link: Path, target: Path) -> None:
         os.close(dir_fd)
 
 
-def clean_stale(paths: Paths) -> None:
-    """Remove what a killed refresh left behind: partial publications and temporary symlinks."""
+def clean_stale(paths: Paths, keep: str | None = None) -> None:
+    """Remove what a killed refresh left behind: partial publications (but refresh `keep`'s) and temporary
+    symlinks."""
     if paths.publications.exists():
         for p in paths.publications.glob("*" + TMP_SUFFIX):
-            shutil.rmtree(p, ignore_errors=True)
+            if p.name != f"{keep}{TMP_SUFFIX}":
+                shutil.rmtree(p, ignore_errors=True)
     for p in paths.home.glob(".serving.*.tmp"):
         p.unlink(missing_ok=True)
 
