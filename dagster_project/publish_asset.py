@@ -37,6 +37,8 @@ _ahead: dict[str, _ParquetAhead] = {}
 def start_parquet_ahead(paths: Paths, run_id: str) -> None:
     """Start writing the scoring file's tables as Parquet for this run's publication (see publish.export_ahead):
     called by the check of what gets published, whose pandas work leaves a core to DuckDB."""
+    if run_id in _ahead:  # the check runs again in the same run: one writer at a time
+        _ahead[run_id].join()
     _ahead[run_id] = _ParquetAhead(paths, run_id)
     _ahead[run_id].start()
 

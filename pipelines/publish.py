@@ -124,6 +124,11 @@ def _file_stamp(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
+def _write_parquet(con: duckdb.DuckDBPyConnection, schema: str, table: str, publication: Path) -> None:
+    con.execute(f"COPY {schema}.{ident(table)} TO {q(str(publication / 'parquet' / (table + '.parquet')))} "
+                f"(FORMAT parquet)")
+
+
 def export_ahead(paths: Paths, refresh_id: str) -> list[str]:
     """Write every table of the scoring file as Parquet into the refresh's partial publication, before `publish`
     runs (which then writes only the other tables). Returns the tables written. Reads the file on a connection of
@@ -137,8 +142,7 @@ def export_ahead(paths: Paths, refresh_id: str) -> list[str]:
         tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
                                             "ORDER BY table_name").fetchall()]
         for table in tables:
-            con.execute(f"COPY main.{ident(table)} TO {q(str(tmp / 'parquet' / (table + '.parquet')))} "
-                        f"(FORMAT parquet)")
+            _write_parquet(con, "main", table, tmp)
     (tmp / "parquet" / AHEAD).write_text(json.dumps({"scoring_file": stamp, "tables": tables}))
     return tables
 
@@ -181,8 +185,7 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
             con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {sql}", used)
         tables = {t: con.execute(f"SELECT count(*) FROM pub.main.{ident(t)}").fetchone()[0] for t in _tables(con)}
         for table in sorted(tables.keys() - set(ahead)):
-            con.execute(f"COPY pub.main.{ident(table)} TO {q(str(tmp / 'parquet' / (table + '.parquet')))} "
-                        f"(FORMAT parquet)")
+            _write_parquet(con, "pub.main", table, tmp)
         problems = check_publication(con, "pub")
         if problems:
             raise PublishError("the new publication breaks the serving contract: " + "; ".join(problems))
