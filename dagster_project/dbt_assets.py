@@ -149,6 +149,10 @@ def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
         discard_scoring(paths)  # account_features and the scoring tables start a new file (see publish.py)
     # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh.
     args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars())]
+    # Great Expectations imports SQLAlchemy's ORM, which the instance's event log uses in this thread meanwhile:
+    # a module half imported by another thread breaks it ("partially initialized module"). It is imported first.
+    import sqlalchemy.orm  # noqa: F401
+
     threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
     yield from dbt.cli(args, context=context,
                        target_path=paths.dbt_target).stream()
