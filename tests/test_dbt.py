@@ -74,8 +74,9 @@ def test_dbt_models_are_assets_and_tests_are_checks() -> None:
 
 def test_refresh_job_leaves_out_the_dbt_tests_checked_again(refreshed_home: Paths, tmp_path: Path) -> None:
     """The refresh runs every dbt test but those on the views (staging: ingest enforces their rules on every row;
-    intermediate: a repeated account would repeat its account_features row) and on account_features (its pandera
-    check has the same rules); they stay asset checks, and pass on the demo data."""
+    intermediate: a repeated account would repeat its account_features row), on account_features (its pandera
+    check has the same rules) and on the seeds (files of the project); they stay asset checks, and pass on the
+    demo data."""
     from dagster_project.definitions import defs
 
     graph = defs.resolve_asset_graph()
@@ -86,10 +87,13 @@ def test_refresh_job_leaves_out_the_dbt_tests_checked_again(refreshed_home: Path
     assert {"primary_key_stg_crm__accounts_account_id", "primary_key_int_account_sales_account_id"} <= views
     assert not views & job_checks
     assert "primary_key_account_features_account_id" in features and features & job_checks == {"account_features_schema"}
+    seeds = {k.name for k in graph.asset_check_keys if k.asset_key.path[0] == "reference"}
+    assert "not_null_country_regions_country_code" in seeds and not seeds & job_checks
     assert {"not_null_int_reference_date_as_of", "published_tables_expectations"} <= job_checks
-    done = _dbt(refreshed_home, tmp_path / "target", "test", "--select", "config.materialized:view", "account_features")
+    done = _dbt(refreshed_home, tmp_path / "target", "test", "--select", "config.materialized:view", "account_features",
+                "resource_type:seed")
     assert done.returncode == 0, done.stdout[-3000:]
-    left_out = len(views) + len(features) - 1
+    left_out = len(views) + len(features) - 1 + len(seeds)
     assert int(re.search(r"PASS=(\d+)", done.stdout).group(1)) >= left_out and "ERROR=0" in done.stdout
 
 
