@@ -45,6 +45,7 @@ class SizeResult:
     peak_rss_mb: float
     stages: dict[str, float] = field(default_factory=dict)
     success: bool = True
+    cpu_probe_seconds: tuple[float, float] = (0.0, 0.0)  # before the floor, after the refresh
 
     @property
     def ratio_to_floor(self) -> float:
@@ -59,6 +60,19 @@ def landing_for(bench_dir: Path, accounts: int) -> Path:
         generate(landing, accounts=accounts, seed=1, fmt="csv", truth=landing.parent / "truth.csv")
         done.write_text(datetime.now(timezone.utc).isoformat())
     return landing
+
+
+def cpu_probe_seconds() -> float:
+    """How fast one core is right now: the median of three runs of a fixed pure-Python loop (about 0.4 s on the
+    development machine at its usual speed). On a shared machine it drifts by half and more within minutes, and
+    every time measured with it: compare runs at similar probe values."""
+    runs = []
+    for _ in range(3):
+        start, total = time.perf_counter(), 0
+        for i in range(10_000_000):
+            total += i
+        runs.append(time.perf_counter() - start)
+    return sorted(runs)[1]
 
 
 def floor_seconds(landing: Path) -> float:
@@ -128,6 +142,7 @@ def measure(bench_dir: Path, accounts: int, echo=print) -> SizeResult:
     landing = landing_for(bench_dir, accounts)
     size_mb = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()) / 1e6
     echo(f"{accounts:,} accounts: floor ...")
+    probe = cpu_probe_seconds()
     floor = floor_seconds(landing)
     echo(f"{accounts:,} accounts: refresh ...")
     home = bench_dir / "homes" / f"{accounts}"
@@ -136,7 +151,8 @@ def measure(bench_dir: Path, accounts: int, echo=print) -> SizeResult:
     if not ok:
         echo(out[-2000:])
     return SizeResult(accounts, round(size_mb, 1), round(floor, 2), round(seconds, 2), round(peak / 1e6, 1),
-                      {k: round(v, 2) for k, v in stage_seconds(home).items()}, ok)
+                      {k: round(v, 2) for k, v in stage_seconds(home).items()}, ok,
+                      (round(probe, 2), round(cpu_probe_seconds(), 2)))
 
 
 def run_bench(home: Path, sizes: list[int], echo=print) -> dict:
@@ -149,6 +165,7 @@ def run_bench(home: Path, sizes: list[int], echo=print) -> dict:
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
         "sizes": [{**asdict(r), "ratio_to_floor": round(r.ratio_to_floor, 2)} for r in results],
         "fixed_overhead_seconds": overhead.refresh_seconds,
+        "fixed_overhead_cpu_probe_seconds": overhead.cpu_probe_seconds,
         "fixed_overhead_stages": overhead.stages,
     }
     if len(results) >= 2:

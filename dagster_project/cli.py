@@ -221,14 +221,16 @@ def bench(home: Optional[Path] = HomeOpt,
     paths = Paths.resolve(home)
     report = run_bench(paths.home, [int(s) for s in sizes.split(",")], echo=lambda m: console.print(m, highlight=False))
     table = Table(title="icp bench")
-    for col in ("accounts", "landing MB", "floor s", "refresh s", "x floor", "peak RSS MB", *STAGES):
+    for col in ("accounts", "landing MB", "floor s", "refresh s", "x floor", "peak RSS MB", *STAGES,
+                "cpu probe s before/after"):
         table.add_column(col, justify="right")
     for r in report["sizes"]:
         table.add_row(f"{r['accounts']:,}", f"{r['landing_mb']:,.0f}", f"{r['floor_seconds']:.1f}",
                       f"{r['refresh_seconds']:.1f}", f"{r['ratio_to_floor']:.1f}", f"{r['peak_rss_mb']:,.0f}",
-                      *(f"{r['stages'][s]:.1f}" for s in STAGES))
+                      *(f"{r['stages'][s]:.1f}" for s in STAGES), "{:.2f}/{:.2f}".format(*r["cpu_probe_seconds"]))
     out.print(table)
-    out.print(f"fixed overhead (100 accounts): {report['fixed_overhead_seconds']:.1f}s")
+    out.print(f"fixed overhead (100 accounts): {report['fixed_overhead_seconds']:.1f}s "
+              "(cpu probe {:.2f}/{:.2f}s)".format(*report["fixed_overhead_cpu_probe_seconds"]))
     if "growth_largest_vs_smallest" in report:
         out.print(f"largest / smallest refresh time: {report['growth_largest_vs_smallest']:.1f}x")
     out.print(f"written to {paths.home / 'bench' / 'latest.json'}")
