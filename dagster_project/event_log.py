@@ -2,7 +2,7 @@
 
 Dagster's own SqliteEventLogStorage creates and disposes of a SQLAlchemy engine for every statement it runs, and
 inspects the schema of its index database before every asset event: about 20 ms of a refresh's main thread per
-event, 3 to 4 s per refresh (a refresh logs about 170 events). This storage keeps one engine per database file
+event, 3 to 4 s per refresh (a refresh logs about 155 events). This storage keeps one engine per database file
 (the index and the few latest runs' files) and remembers which tables and columns exist once it has seen them.
 The files, their tables and what is written to them are Dagster's own: the Dagster UI reads the same history.
 """

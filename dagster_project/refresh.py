@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ event_log_storage:
   module: dagster_project.event_log
   class: PooledSqliteEventLogStorage
   config:
-    base_dir: "{event_logs}"
+    base_dir: {event_logs}
 telemetry:
   enabled: false
 concurrency:
@@ -54,7 +55,7 @@ def prepare_instance(paths: Paths) -> None:
     paths.dagster_home.mkdir(parents=True, exist_ok=True)
     cfg = paths.dagster_home / "dagster.yaml"
     # The event logs where Dagster's default storage keeps them, so that older homes keep their history.
-    text = DAGSTER_YAML.format(event_logs=paths.dagster_home / "history" / "runs")
+    text = DAGSTER_YAML.format(event_logs=json.dumps(str(paths.dagster_home / "history" / "runs")))  # quoted
     if not cfg.exists() or cfg.read_text() != text:
         cfg.write_text(text)
 
