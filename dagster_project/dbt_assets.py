@@ -14,13 +14,12 @@ from typing import Any, Mapping, Sequence
 from unittest import mock
 
 from dagster import AssetExecutionContext, AssetKey, InitResourceContext
-from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource,
-                         DbtProject, dbt_assets)
-from dagster_dbt.core import dbt_cli_invocation
 from packaging import version
 from pydantic import PrivateAttr
 
 from dagster_project import dbt_prestart
+from dagster_project.dagster_dbt_lib import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation,
+                                             DbtCliResource, DbtProject, dbt_assets, dbt_cli_invocation)
 from dagster_project.dbt_prestart import dbt_executable, dbt_vars
 from dagster_project.scoring_assets import FEATURES_KEY
 from pipelines.paths import DBT_PROJECT_DIR, Paths

@@ -1,7 +1,7 @@
 """The refresh job: every asset, one step at a time in one process (DuckDB allows one writer per file)."""
 from dagster import AssetKey, AssetSelection, define_asset_job, in_process_executor
-from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
+from dagster_project.dagster_dbt_lib import get_manifest_and_translator_from_dbt_assets
 from dagster_project.dbt_assets import icp_dbt_models
 from dagster_project.scoring_assets import FEATURES_KEY
 

@@ -72,6 +72,16 @@ def test_dbt_models_are_assets_and_tests_are_checks() -> None:
     assert groups == {"staging", "intermediate", "marts"}
 
 
+def test_dagster_loads_without_importing_dbt_core() -> None:
+    """dagster-dbt is loaded without dbt-core's package (dagster_dbt_lib.py), which stays importable afterwards."""
+    code = ("import sys; import dagster_project.definitions; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dbt', 'dbt_common'))); "
+            "import dbt.version; print(dbt.version.__version__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"
+    assert out[1].count(".") == 2
+
+
 def test_refresh_job_leaves_out_the_dbt_tests_checked_again(refreshed_home: Paths, tmp_path: Path) -> None:
     """The refresh runs every dbt test but those on the views (staging: ingest enforces their rules on every row;
     intermediate: a repeated account would repeat its account_features row), on account_features (its pandera
