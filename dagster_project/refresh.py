@@ -89,15 +89,16 @@ class _StepWatcher(threading.Thread):
         self.instance, self.run_id, self.on_event = instance, run_id, on_event
         self.steps: dict[str, float] = {}
         self._begun: dict[str, float] = {}
-        self._seen = 0
+        self._cursor: str | None = None
         self._stop_event = threading.Event()
 
     def poll(self) -> None:
         from dagster import DagsterEventType
 
         kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
-        entries = self.instance.all_logs(self.run_id, of_type=kinds)
-        for entry in entries[self._seen:]:
+        new = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, of_type=kinds)  # since the last
+        self._cursor = new.cursor
+        for entry in (record.event_log_entry for record in new.records):
             event = entry.dagster_event
             if event.event_type == DagsterEventType.STEP_START:
                 self._begun[event.step_key] = entry.timestamp
@@ -105,7 +106,6 @@ class _StepWatcher(threading.Thread):
                 self.steps[event.step_key] = entry.timestamp - self._begun[event.step_key]
                 if self.on_event:
                     self.on_event(event.step_key, event.event_type_value, self.steps[event.step_key])
-        self._seen = len(entries)
 
     def run(self) -> None:
         while not self._stop_event.wait(0.5):
