@@ -96,7 +96,8 @@ class _StepWatcher(threading.Thread):
         from dagster import DagsterEventType
 
         kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
-        new = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, of_type=kinds)  # since the last
+        # Only the step events logged since the last poll: the cursor is the last one read.
+        new = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, of_type=kinds)
         self._cursor = new.cursor
         for entry in (record.event_log_entry for record in new.records):
             event = entry.dagster_event
