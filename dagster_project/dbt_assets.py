@@ -23,7 +23,7 @@ from dagster_project.dagster_dbt_lib import (DagsterDbtTranslator, DagsterDbtTra
 from dagster_project.dbt_prestart import dbt_executable, dbt_vars
 from dagster_project.scoring_assets import FEATURES_KEY
 from pipelines.paths import DBT_PROJECT_DIR, Paths
-from pipelines.warehouse import discard_scoring
+from pipelines.publish import start_scoring_file
 
 OWNER = "team:data-engineering"
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -145,7 +145,7 @@ def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     paths = Paths.resolve()
     os.environ.update(paths.dbt_env)
     if FEATURES_KEY in context.selected_asset_keys:
-        discard_scoring(paths)  # account_features and the scoring tables start a new file (see publish.py)
+        start_scoring_file(paths)  # account_features and the scoring tables start a new file (see publish.py)
     # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh.
     args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars())]
     # Great Expectations imports SQLAlchemy's ORM, which the instance's event log uses in this thread meanwhile:

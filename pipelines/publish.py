@@ -9,6 +9,10 @@ The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scori
 account_features and the scoring step its tables, in their published shape: the biggest tables are copied as
 file blocks, not written a second time. Their Parquet files can be written ahead (`export_ahead`, while the
 checks of what gets published run), into the partial publication that `publish` then completes.
+
+target_accounts_history grows by a target list per refresh (800k rows a night at a million accounts). The scoring
+file therefore starts as a copy of the live publication's file with only that table kept (`start_scoring_file`),
+and `publish` appends this refresh's rows to it: the history is copied as file blocks too, not written again.
 """
 from __future__ import annotations
 
@@ -23,10 +27,13 @@ import duckdb
 
 from pipelines.ingest import ident, q
 from pipelines.paths import Paths
-from pipelines.warehouse import SCORING
+from pipelines.warehouse import SCORING, discard_scoring
 from schemas.contract import SQL_TYPES, serving_contract
 
 KEEP_PUBLICATIONS = 3
+HISTORY = "target_accounts_history"
+NEW_HISTORY = """SELECT $refresh_id AS refresh_id, scored_at, account_id, rank, fit_score, fit_tier, priority_score
+                 FROM scoring.target_accounts"""
 TMP_SUFFIX = ".partial"
 AHEAD = ".written-ahead.json"  # in a partial publication's parquet/: the tables export_ahead wrote, and from what
 
@@ -49,14 +56,10 @@ class Publication:
 def _sources(has_previous: bool) -> dict[str, str]:
     """The SELECT behind each published table that the scoring file does not bring, over the build database
     (`prev` = the live publication)."""
-    history = "SELECT * FROM prev.target_accounts_history UNION ALL " if has_previous else ""
     refreshes = "SELECT * FROM prev.refreshes UNION ALL " if has_previous else ""
     return {
         "quarantine": "SELECT * FROM raw.quarantine",
         "ingest_summary": "SELECT * FROM raw.ingest_summary ORDER BY entity",
-        "target_accounts_history": history + """
-            SELECT $refresh_id AS refresh_id, scored_at, account_id, rank, fit_score, fit_tier, priority_score
-            FROM scoring.target_accounts""",
         "refreshes": refreshes + """
             SELECT $refresh_id AS refresh_id, CAST($started_at AS TIMESTAMP) AS started_at,
                    CAST($published_at AS TIMESTAMP) AS published_at,
@@ -130,8 +133,8 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, schema: str, table: str, publ
 
 
 def export_ahead(paths: Paths, refresh_id: str) -> list[str]:
-    """Write every table of the scoring file as Parquet into the refresh's partial publication, before `publish`
-    runs (which then writes only the other tables). Returns the tables written. Reads the file on a connection of
+    """Write every table of the scoring file (but the history, which `publish` completes) as Parquet into the
+    refresh's partial publication, before `publish` runs (which then writes only the other tables). Returns the tables written. Reads the file on a connection of
     its own, read-only: run it while nothing writes the scoring file, e.g. beside the checks of what gets published.
     """
     tmp = _partial(paths, refresh_id)
@@ -139,8 +142,8 @@ def export_ahead(paths: Paths, refresh_id: str) -> list[str]:
     (tmp / "parquet").mkdir(parents=True)
     stamp = _file_stamp(paths.scoring_db)
     with duckdb.connect(str(paths.scoring_db), read_only=True) as con:
-        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                                            "ORDER BY table_name").fetchall()]
+        tables = [r[0] for r in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                                            f"AND table_name <> {q(HISTORY)} ORDER BY table_name").fetchall()]
         for table in tables:
             _write_parquet(con, "main", table, tmp)
     (tmp / "parquet" / AHEAD).write_text(json.dumps({"scoring_file": stamp, "tables": tables}))
@@ -173,12 +176,15 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
     previous = live_publication(paths)
     params = {"refresh_id": refresh_id, "started_at": started_at, "published_at": datetime.utcnow(),
               "rows_ingested": rows_ingested, "rows_rejected": rows_rejected}
-    con.execute(f"CHECKPOINT {SCORING}")  # every scoring table in the file itself, none left in its WAL
-    shutil.copyfile(paths.scoring_db, tmp / "icp.duckdb")
-    con.execute(f"ATTACH {q(str(tmp / 'icp.duckdb'))} AS pub")
+    if previous:
+        con.execute(f"ATTACH {q(str(previous / 'icp.duckdb'))} AS prev (READ_ONLY)")
+    attached = False
     try:
-        if previous:
-            con.execute(f"ATTACH {q(str(previous / 'icp.duckdb'))} AS prev (READ_ONLY)")
+        _append_history(con, previous is not None, refresh_id)
+        con.execute(f"CHECKPOINT {SCORING}")  # every scoring table in the file itself, none left in its WAL
+        shutil.copyfile(paths.scoring_db, tmp / "icp.duckdb")
+        con.execute(f"ATTACH {q(str(tmp / 'icp.duckdb'))} AS pub")
+        attached = True
         for table, source in _sources(previous is not None).items():
             sql = conformed(table, source)
             used = {k: v for k, v in params.items() if f"${k}" in sql}
@@ -192,12 +198,52 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
     finally:
         if previous:
             con.execute("DETACH prev")
-        con.execute("DETACH pub")
+        if attached:
+            con.execute("DETACH pub")
     _fsync_tree(tmp)
     os.replace(tmp, folder)
     _swap_symlink(paths.serving, folder)
     _prune(paths, keep=folder)
     return Publication(refresh_id, folder, tables)
+
+
+def start_scoring_file(paths: Paths) -> None:
+    """Start the refresh's scoring file (Paths.scoring_db) as a copy of the live publication's `icp.duckdb` with
+    only its target_accounts_history kept (the space of the tables dropped is reused by the new ones); a new,
+    empty file when there is no publication or it cannot be copied (publish then writes the whole history)."""
+    discard_scoring(paths)
+    live = live_publication(paths)
+    if live is None:
+        return
+    try:
+        shutil.copyfile(live / "icp.duckdb", paths.scoring_db)
+        with duckdb.connect(str(paths.scoring_db)) as con:
+            for (table,) in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE table_name <> {q(HISTORY)}"
+                                        ).fetchall():
+                con.execute(f"DROP TABLE {ident(table)}")
+            con.execute("CHECKPOINT")
+    except (OSError, duckdb.Error):
+        discard_scoring(paths)
+
+
+def _append_history(con: duckdb.DuckDBPyConnection, has_previous: bool, refresh_id: str) -> None:
+    """Add this refresh's target list to the scoring file's target_accounts_history, which start_scoring_file began
+    as the live publication's (`prev`): only the new rows are written. Rows of refreshes that were never published
+    (a publish that failed after this) are removed first; a history that still differs from the live one (the
+    file was started anew) is written again from it."""
+    table = f"{SCORING}.{HISTORY}"
+    exists = con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE database_name = {q(SCORING)} "
+                         f"AND table_name = {q(HISTORY)}").fetchone()[0]
+    if has_previous and exists:
+        con.execute(f"DELETE FROM {table} WHERE refresh_id NOT IN (SELECT refresh_id FROM prev.refreshes)")
+        same = con.execute(f"SELECT (SELECT count(DISTINCT refresh_id) FROM {table}) = "
+                           f"(SELECT count(DISTINCT refresh_id) FROM prev.{HISTORY})").fetchone()[0]
+        if same:
+            con.execute(f"INSERT INTO {table} BY NAME {conformed(HISTORY, NEW_HISTORY)}", {"refresh_id": refresh_id})
+            return
+    history = f"SELECT * FROM prev.{HISTORY} UNION ALL " if has_previous else ""
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {conformed(HISTORY, history + NEW_HISTORY)}",
+                {"refresh_id": refresh_id})
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -48,8 +48,7 @@ def _attach_scoring(con: duckdb.DuckDBPyConnection, paths: Paths, read_only: boo
 
 
 def discard_scoring(paths: Paths) -> None:
-    """Remove the scoring file (no connection may hold it), so that the refresh's tables start a new one. Each
-    publication starts as a copy of that file: it then holds no space that replaced tables left behind."""
+    """Remove the scoring file (no connection may hold it); publish.start_scoring_file starts the refresh's."""
     paths.scoring_db.unlink(missing_ok=True)
     paths.scoring_db.with_name(paths.scoring_db.name + ".wal").unlink(missing_ok=True)
 

@@ -160,3 +160,43 @@ def test_parquet_written_ahead_is_published_only_from_the_scoring_file_it_read(r
         segments = con.execute("SELECT count(*) FROM icp_segments").fetchone()[0]
     assert segments > 1
     assert published_segments("ahead-stale", touch_scoring_file=True) == segments  # written again
+
+
+def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshed_home: Paths,
+                                                                        tmp_path: Path) -> None:
+    """The scoring file starts with the live publication's history only; publish appends the refresh's target list,
+    drops the rows of a refresh that was never published, and writes the history whole when the file lacks it."""
+    from datetime import datetime
+
+    from pipelines.publish import publish, start_scoring_file
+    from pipelines.warehouse import warehouse
+
+    paths = _home_copy(refreshed_home, tmp_path)
+    live = dict(read_history(paths.serving / "icp.duckdb"))
+    start_scoring_file(paths)
+    with duckdb.connect(str(paths.scoring_db), read_only=True) as con:
+        assert [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()] == \
+            ["target_accounts_history"]
+    assert dict(read_history(paths.scoring_db)) == live
+    # The scoring tables this test publishes again are the first refresh's (the live publication's copy).
+    shutil.copyfile(refreshed_home.scoring_db, paths.scoring_db)
+    with warehouse(paths) as con:
+        n_targets = con.execute("SELECT count(*) FROM scoring.target_accounts").fetchone()[0]
+        con.execute("INSERT INTO scoring.target_accounts_history SELECT 'never-published' AS refresh_id, "
+                    "* EXCLUDE (refresh_id) FROM scoring.target_accounts_history")  # a publish that failed later
+
+    def publish_as(refresh_id: str) -> dict[str, int]:
+        with warehouse(paths) as con:
+            publish(con, paths, refresh_id, datetime(2026, 1, 1), 0, 0)
+        return dict(read_history(paths.serving / "icp.duckdb"))
+
+    second = publish_as("second")
+    assert second == {**live, "second": n_targets}
+    with warehouse(paths) as con:
+        con.execute("DROP TABLE scoring.target_accounts_history")  # a scoring file started anew
+    assert publish_as("third") == {**second, "third": n_targets}
+
+
+def read_history(db: Path) -> list[tuple[str, int]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT refresh_id, count(*) FROM target_accounts_history GROUP BY ALL").fetchall()
