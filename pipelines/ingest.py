@@ -307,12 +307,14 @@ class Ingestor:
         """Write `raw.<table>__landed` (see _judged) and make `raw.<table>` the view of its kept rows.
 
         `land` is read once. Keys that repeat are rare: rows first get the shortcut "first of its key", and only
-        when a key does repeat is the table rewritten with the key windows.
+        when a key may repeat is the table rewritten with the key windows. Keys are told apart by their 64-bit
+        hashes (faster to count than the text): two keys with the same hash only cost that rewrite.
         """
         table = landed(entity)
         self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity, first_rowids, windows=False)}")
         pk = ident(entity.primary_key)
-        if self.con.execute(f"SELECT count({pk}) <> count(DISTINCT {pk}) FROM {table}").fetchone()[0]:
+        distinct = f"count(DISTINCT hash({pk})) FILTER ({pk} IS NOT NULL)"  # hash(NULL) is a value
+        if self.con.execute(f"SELECT count({pk}) <> {distinct} FROM {table}").fetchone()[0]:
             self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity, first_rowids, windows=True)} "
                              f"ORDER BY __file_order, _row_number")
         self._raw_view(entity, files)
