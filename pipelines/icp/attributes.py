@@ -46,9 +46,10 @@ def _nice(x: float) -> float:
 
 
 def _edges(con: duckdb.DuckDBPyConnection, column: str, bins: int, where: str) -> tuple[float, ...]:
-    qs = ", ".join(f"quantile_cont({ident(column)}, {k / bins})" for k in range(1, bins))
-    row = con.execute(f"SELECT {qs} FROM {FEATURES} WHERE {ident(column)} IS NOT NULL AND {where}").fetchone()
-    if row is None or row[0] is None:
+    qs = ", ".join(str(k / bins) for k in range(1, bins))  # one list: every quantile from one sort
+    row = con.execute(f"SELECT quantile_cont({ident(column)}, [{qs}]) FROM {FEATURES} "
+                      f"WHERE {ident(column)} IS NOT NULL AND {where}").fetchone()[0]
+    if not row:
         return ()
     return tuple(sorted({_nice(v) for v in row if v is not None and v > 0}))
 
