@@ -145,7 +145,7 @@ def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     paths = Paths.resolve()
     os.environ.update(paths.dbt_env)
     if FEATURES_KEY in context.selected_asset_keys:
-        start_scoring_file(paths)  # account_features and the scoring tables start a new file (see publish.py)
+        start_scoring_file(paths)  # a new file for account_features and the scoring tables, with the live history
     # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh.
     args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars())]
     # Great Expectations imports SQLAlchemy's ORM, which the instance's event log uses in this thread meanwhile:

@@ -134,8 +134,9 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, schema: str, table: str, publ
 
 def export_ahead(paths: Paths, refresh_id: str) -> list[str]:
     """Write every table of the scoring file (but the history, which `publish` completes) as Parquet into the
-    refresh's partial publication, before `publish` runs (which then writes only the other tables). Returns the tables written. Reads the file on a connection of
-    its own, read-only: run it while nothing writes the scoring file, e.g. beside the checks of what gets published.
+    refresh's partial publication, before `publish` runs (which then writes only the other tables). Returns the
+    tables written. Reads the file on a connection of its own, read-only: run it while nothing writes the scoring
+    file, e.g. beside the checks of what gets published.
     """
     tmp = _partial(paths, refresh_id)
     shutil.rmtree(tmp, ignore_errors=True)
