@@ -45,6 +45,12 @@ def _publication_state(paths: Paths) -> tuple[str, int]:
         return rid, n
 
 
+def _history(db: Path) -> dict[str, int]:
+    """Rows of target_accounts_history per refresh, in the DuckDB file `db`."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return dict(con.execute("SELECT refresh_id, count(*) FROM target_accounts_history GROUP BY ALL").fetchall())
+
+
 def test_readers_never_fail_during_a_refresh(refreshed_home: Paths, tmp_path: Path) -> None:
     paths = _home_copy(refreshed_home, tmp_path)
     before = _publication_state(paths)
@@ -172,12 +178,12 @@ def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshe
     from pipelines.warehouse import warehouse
 
     paths = _home_copy(refreshed_home, tmp_path)
-    live = dict(read_history(paths.serving / "icp.duckdb"))
+    live = _history(paths.serving / "icp.duckdb")
     start_scoring_file(paths)
     with duckdb.connect(str(paths.scoring_db), read_only=True) as con:
         assert [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()] == \
             ["target_accounts_history"]
-    assert dict(read_history(paths.scoring_db)) == live
+    assert _history(paths.scoring_db) == live
     # The scoring tables this test publishes again are the first refresh's (the live publication's copy).
     shutil.copyfile(refreshed_home.scoring_db, paths.scoring_db)
     with warehouse(paths) as con:
@@ -188,15 +194,10 @@ def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshe
     def publish_as(refresh_id: str) -> dict[str, int]:
         with warehouse(paths) as con:
             publish(con, paths, refresh_id, datetime(2026, 1, 1), 0, 0)
-        return dict(read_history(paths.serving / "icp.duckdb"))
+        return _history(paths.serving / "icp.duckdb")
 
     second = publish_as("second")
     assert second == {**live, "second": n_targets}
     with warehouse(paths) as con:
         con.execute("DROP TABLE scoring.target_accounts_history")  # a scoring file started anew
     assert publish_as("third") == {**second, "third": n_targets}
-
-
-def read_history(db: Path) -> list[tuple[str, int]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute("SELECT refresh_id, count(*) FROM target_accounts_history GROUP BY ALL").fetchall()
