@@ -20,15 +20,19 @@ SCORING = "scoring"
 
 
 @contextmanager
-def warehouse(paths: Paths, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def warehouse(paths: Paths, read_only: bool = False, compress: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open `$ICP_HOME/warehouse.duckdb` (created on first use) with the scoring tables attached as the catalog
-    `scoring` (Paths.scoring_db), and close it afterwards."""
+    `scoring` (Paths.scoring_db), and close it afterwards. With `compress` off, what this connection writes is
+    stored uncompressed: for tables written once and read once (the raw tables), where DuckDB's choice and
+    work of compressing costs more than the larger file."""
     paths.home.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(paths.warehouse), read_only=read_only)
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"SET temp_directory = '{paths.home / 'tmp'}'")
+        if not compress:
+            con.execute("SET force_compression = 'uncompressed'")
         _attach_scoring(con, paths, read_only)
         yield con
     finally:
