@@ -102,19 +102,20 @@ def design(codes: LevelCodes, enc: Encoding, rows: np.ndarray) -> tuple[sparse.c
     """The one-hot design of the accounts at positions `rows`: per attribute group, one 0/1 column for each
     level those accounts have (in level order), and the labels of those columns. Every row has exactly one
     1 per group, so the sparse matrix is written down directly."""
-    n, columns, categories, offset = len(rows), [], [], 0
-    for g in enc.groups:
+    levels = codes.codes[rows][:, [codes.groups.index(g) for g in enc.groups]]
+    n, k = levels.shape
+    indices = np.empty((n, k), dtype=np.int32)  # row i's 1s: one column per group
+    categories, offset = [], 0
+    for j, g in enumerate(enc.groups):
         labels = codes.labels[g]
-        c = codes.codes[rows, codes.groups.index(g)].astype(np.int64)
-        present = np.flatnonzero(np.bincount(c, minlength=len(labels)))
-        column = np.full(len(labels), -1)
-        column[present] = offset + np.arange(len(present))
-        columns.append(column[c])
+        present = np.flatnonzero(np.bincount(levels[:, j], minlength=len(labels)))
+        column = np.full(len(labels), -1, dtype=np.int32)
+        column[present] = offset + np.arange(len(present), dtype=np.int32)
+        indices[:, j] = column[levels[:, j]]
         categories.append(np.asarray([labels[i] for i in present], dtype=object))
         offset += len(present)
-    indices = np.column_stack(columns).ravel() if columns else np.zeros(0, dtype=np.int64)
-    indptr = np.arange(0, n * len(columns) + 1, max(len(columns), 1)) if columns else np.zeros(n + 1, dtype=np.int64)
-    return sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, offset)), categories
+    indptr = np.arange(n + 1, dtype=np.int64) * k
+    return sparse.csr_matrix((np.ones(n * k), indices.ravel(), indptr), shape=(n, offset)), categories
 
 
 def fit_declared(declared: DeclaredICP, enc: Encoding) -> Scorecard:
