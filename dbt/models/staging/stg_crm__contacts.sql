@@ -1,5 +1,6 @@
 with source as (
-    select * from {{ source('raw', 'crm_contacts') }}
+    select *, lower(title) as title_key  -- lower-cased once, not once per pattern below
+    from {{ source('raw', 'crm_contacts') }}
 ),
 
 renamed as (
@@ -10,14 +11,14 @@ renamed as (
         title,
         lower(trim(email)) as email,
         case
-            when title is null then 'unknown'
-            when lower(title) like '%chief%' or lower(title) like '%ceo%' or lower(title) like '%cfo%'
-                or lower(title) like '%cto%' or lower(title) like '%coo%' or lower(title) like '%cio%'
-                or lower(title) like '%founder%' or lower(title) like '%president%'
-                or lower(title) like '%owner%' then 'executive'
-            when lower(title) like 'vp%' or lower(title) like '%vice president%'
-                or lower(title) like '%head of%' or lower(title) like '%director%' then 'senior'
-            when lower(title) like '%manager%' or lower(title) like '%lead%' then 'manager'
+            when title_key is null then 'unknown'
+            when title_key like '%chief%' or title_key like '%ceo%' or title_key like '%cfo%'
+                or title_key like '%cto%' or title_key like '%coo%' or title_key like '%cio%'
+                or title_key like '%founder%' or title_key like '%president%'
+                or title_key like '%owner%' then 'executive'
+            when title_key like 'vp%' or title_key like '%vice president%'
+                or title_key like '%head of%' or title_key like '%director%' then 'senior'
+            when title_key like '%manager%' or title_key like '%lead%' then 'manager'
             else 'individual'
         end as seniority
     from source
