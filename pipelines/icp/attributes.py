@@ -7,6 +7,7 @@ Each attribute group maps an account to one level whose label doubles as the rea
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -180,6 +181,10 @@ class LevelCodes:
     @property
     def groups(self) -> list[str]:
         return list(self.labels)
+
+    def of(self, groups: Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """The codes of the accounts at positions `rows` (all when None), one column per group of `groups`."""
+        return (self.codes if rows is None else self.codes[rows])[:, [self.groups.index(g) for g in groups]]
 
     def has(self, group: str, label: str) -> np.ndarray:
         """Whether each account's level in `group` is `label`."""

@@ -184,7 +184,8 @@ def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: p
 
 # One thread per numeric library (OpenMP, BLAS) while scoring: scikit-learn's logistic fits on both cores took as
 # long as on one and twice the CPU (the 4 fits at a million accounts: 3.2 s and 6.3 cpu-s, against 3.0 s and
-# 3.0 cpu-s), which the step's other work (DuckDB, the worker thread) needs. The limit holds in that thread too.
+# 3.0 cpu-s), which the step's other work (DuckDB, the worker thread) needs. The limit is the process's: it
+# holds in the worker thread too.
 @threadpool_limits.wrap(limits=1)
 def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scored_at: datetime,
               previous: Path | None = None) -> IcpResult:

@@ -89,7 +89,7 @@ def distinct_rows(codes: LevelCodes, enc: Encoding, rows: np.ndarray, y: np.ndar
     """The accounts at `rows` (labels `y`, 0 or 1) reduced to one per distinct pattern of levels and label: its
     first row, its label and how many accounts share it. A logistic fit weighted by these counts has exactly the
     loss of a fit over every account, on fewer rows (a third fewer at a million accounts)."""
-    columns = codes.codes[rows][:, [codes.groups.index(g) for g in enc.groups]].astype(np.int64)
+    columns = codes.of(enc.groups, rows).astype(np.int64)
     try:
         key = np.ravel_multi_index((*columns.T, y), [len(codes.labels[g]) for g in enc.groups] + [2])
     except ValueError:  # more level combinations than one integer can number: fit on every account
@@ -102,7 +102,7 @@ def design(codes: LevelCodes, enc: Encoding, rows: np.ndarray) -> tuple[sparse.c
     """The one-hot design of the accounts at positions `rows`: per attribute group, one 0/1 column for each
     level those accounts have (in level order), and the labels of those columns. Every row has exactly one
     1 per group, so the sparse matrix is written down directly."""
-    levels = codes.codes[rows][:, [codes.groups.index(g) for g in enc.groups]]
+    levels = codes.of(enc.groups, rows)
     n, k = levels.shape
     indices = np.empty((n, k), dtype=np.int32)  # row i's 1s: one column per group
     categories, offset = [], 0
@@ -230,7 +230,7 @@ def scores_query(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCod
         order[:, j] = np.argmax(size, axis=1)
         size[np.arange(len(P)), order[:, j]] = -1.0
     offsets = np.cumsum([0] + [len(codes.labels[g]) for g in scores.groups])
-    group_codes = codes.codes[:, [codes.groups.index(g) for g in scores.groups]]
+    group_codes = codes.of(scores.groups)
     level_points = np.zeros(offsets[-1])  # points of each level (of every group, in order); 0 when unused
     for j in range(len(scores.groups)):
         level_points[offsets[j] + group_codes[:, j]] = P[:, j] * scale.factor
