@@ -1,14 +1,19 @@
 """Landing -> raw: DuckDB reads every landing file, applies the landing contract's rules, quarantines problems.
 
-Each entity is read as text (so that nothing is lost to a reader's type guess), then parsed column by
-column with TRY_CAST in SQL, and written once: every row, with its verdict, to `raw.<system>_<entity>__landed`.
-`raw.<system>_<entity>` is the view of its good rows (what dbt reads); every rejected row and every nulled value
-lands in `raw.quarantine` with its file, row number and a reason a person understands.
+Each entity is read as text (so that nothing is lost to a reader's type guess), parsed column by column with
+TRY_CAST in SQL, and written once, in file order: every row, with its verdict, to `raw.<system>_<entity>__landed`.
+Files in the contract's own layout are read straight into that table (no text copy in between); mapped files go
+through the text table `land` first (pipelines/mapped_sql.py). The rules that compare rows (a key repeated, a key
+in a later export, an account that does not exist) are checked on the written table afterwards; only when some
+row breaks one is the table written again (in the same order) to mark it. `raw.<system>_<entity>` is the view of the good rows (what dbt reads);
+every rejected row and every nulled value lands in `raw.quarantine` with its file, row number and a reason a
+person understands.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 import duckdb
@@ -52,7 +57,9 @@ class EntityReport:
 
 
 def landed(entity: Entity) -> str:
-    """The table of every row landed for the entity, with its verdict; raw.<table> is a view of its kept rows."""
+    """The table of every row landed for the entity, with its verdict; raw.<table> is a view of its kept rows.
+    Its `_row_number` is NULL on rows of CSV files in the contract's layout, numbered by their position in it:
+    raw.<table> and raw.quarantine carry every row's number."""
     return f"raw.{entity.table}__landed"
 
 
@@ -168,6 +175,66 @@ def _source_file(files: list[str]) -> str:
     return f"([{names}]::VARCHAR[])[__file_order + 1] AS _source_file"
 
 
+def _raw_json(entity: Entity, prefix: str = "") -> str:
+    """SQL: a `land` row's record as landed (its text values), as JSON."""
+    return "json_object(" + ", ".join(f"{q(c.name)}, {prefix}{ident(c.name)}" for c in entity.columns) + ")"
+
+
+def _checked(entity: Entity) -> str:
+    """SQL: `land` with every column parsed once (p_<col>) and its problem (e_<col>: rule, reason), if any."""
+    parsed = ", ".join(f"{_parse(c, ident(c.name))} AS {ident('p_' + c.name)}" for c in entity.columns)
+    problems = ", ".join(f"{_problem(c, ident(c.name), ident('p_' + c.name))} AS {ident('e_' + c.name)}"
+                         for c in entity.columns)
+    return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM land)"
+
+
+def _row_rules(entity: Entity) -> str:
+    """SQL: a checked row's first problem of its own as {column, rule, reason}, or NULL: excluded by the mapping,
+    unmatched, a required column's problem, no rate for its currency (`__rate`)."""
+    required = [c for c in entity.columns if c.required]
+    column_problem = "coalesce(" + ", ".join(
+        f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
+        f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END"
+        for c in required) + ")"
+    rules = [
+        "CASE WHEN __excluded IS NOT NULL THEN {'column': NULL, 'rule': 'excluded', 'reason': __excluded} END",
+        "CASE WHEN __match_reason IS NOT NULL THEN "
+        "{'column': 'account_id', 'rule': 'unmatched', 'reason': __match_reason} END",
+        column_problem,
+    ]
+    amount = AMOUNT_COLUMNS.get(entity.name)
+    if amount:
+        rules.append(
+            f"CASE WHEN {ident('p_' + amount)} IS NOT NULL AND __rate IS NULL THEN {{'column': 'currency', "
+            f"'rule': 'no_fx_rate', 'reason': 'currency ' || {q(chr(39))} || p_currency || "
+            f"{q(chr(39) + ' has no rate in reference/fx_rates')}}} END")
+    return f"coalesce({', '.join(rules)})"
+
+
+def _cross_rules(entity: Entity, files: list[str]) -> str:
+    """SQL: a landed row's first problem across rows as {column, rule, reason}, or NULL (over rows with their key
+    windows and `__known` account): its key repeats an earlier row of its file, or is in a later file, or its
+    account is unknown. These rules come after the row's own, but before a missing rate (see _row_rules)."""
+    pk = ident(entity.primary_key)
+    names = "([" + ", ".join(q(f) for f in files) + "]::VARCHAR[])"
+    rules = [
+        f"CASE WHEN __dup_rank > 1 THEN {{'column': {q(entity.primary_key)}, 'rule': 'duplicate', "
+        f"'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || {q(chr(39) + ' repeats row ')} "
+        f"|| __first_row || ' of this file'}} END",
+        f"CASE WHEN __file_order < __winner_order THEN {{'column': {q(entity.primary_key)}, "
+        f"'rule': 'superseded', 'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || "
+        f"{q(chr(39) + ' is replaced by ')} || {names}[__winner_order + 1] || ' (a later export)'}} END",
+    ]
+    ref = next((c for c in entity.columns if c.references), None)
+    if ref is not None:
+        v = ident(ref.name)
+        rules.append(
+            f"CASE WHEN {v} IS NOT NULL AND __known IS NULL THEN {{'column': {q(ref.name)}, "
+            f"'rule': 'unknown_account', 'reason': {q(ref.name + ' ')} || {q(chr(39))} || {v} || "
+            f"{q(chr(39) + ' is not in ' + ref.references)}}} END")
+    return f"coalesce({', '.join(rules)})"
+
+
 class Ingestor:
     """Ingests landing entities into a build database connection, one entity at a time.
 
@@ -213,9 +280,9 @@ class Ingestor:
             self._create_empty(entity)
             return self._summarise(report)
         report.mapped_by = mapped.describe() if mapped else ""
-        first_rowids = self._load_text(entity, files, report, mapped)
-        self._judge(entity, first_rowids, report.files)
-        self._write(entity, report)
+        numbered = self._load_text(entity, files, report, mapped)
+        numbers = self._judge(entity, report.files, numbered)
+        self._write(entity, report, numbers)
         self._enforce_threshold(entity, report)
         if mapped is not None:
             self._enforce_match_rate(mapped, report)
@@ -233,32 +300,37 @@ class Ingestor:
 
     # -- reading -------------------------------------------------------------------------------------
     def _load_text(self, entity: Entity, files: list[Path], report: EntityReport,
-                   mapped: MappedEntity | None) -> list[int]:
-        """Every file's rows into the temp table `land`: contract columns as trimmed text (NULL when empty),
-        with the file, its order and the row number, and (for mapped files) account match and exclusion.
+                   mapped: MappedEntity | None) -> str:
+        """Every file's rows as `land`: contract columns as trimmed text (NULL when empty), with the file, its
+        order and the row number, and (for mapped files) account match and exclusion. Returns the SQL of the same
+        rows with every row number.
 
-        A native CSV or JSON Lines file is inserted without numbering its rows (numbering in the read makes it
-        sequential): its rows keep their order in `land`, so their number follows from `rowid` (see _checked).
-        Returns each file's first rowid in `land`.
+        Files in the contract's layout make `land` a view of the files, read once when the entity is written;
+        their CSV rows carry no number there (numbering in the read makes it sequential): they are written in file
+        order, so their number follows from their position (see `_judge`). Mapped files are loaded into `land` as a
+        table, with their numbers.
         """
         cols = ", ".join(f"{ident(c.name)} VARCHAR" for c in entity.columns)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE land (__file VARCHAR, __file_order INTEGER, "
-                         f"__row BIGINT, {cols}, __match VARCHAR, __match_reason VARCHAR, __excluded VARCHAR)")
-        first_rowids = []
+        for name, kind in self.con.execute("SELECT table_name, table_type FROM information_schema.tables WHERE "
+                                           "table_catalog = 'temp' AND table_name = 'land'").fetchall():
+            self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")  # the previous entity's
+        if mapped is not None:
+            self.con.execute(f"CREATE TEMP TABLE land (__file VARCHAR, __file_order INTEGER, "
+                             f"__row BIGINT, {cols}, __match VARCHAR, __match_reason VARCHAR, __excluded VARCHAR)")
+        selects, numbered = [], []
         for order, path in enumerate(files):
             rel = path.relative_to(self.landing).as_posix()
             reader, row_number = text_reader(path)
-            first_rowids.append(self.con.execute("SELECT count(*) FROM land").fetchone()[0])
             try:
                 header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
                 if path.name.lower().endswith((".jsonl", ".ndjson")):
                     reader, row_number = text_reader(path, header)
                 if mapped is not None:
-                    sql = mapped.insert(path, order, reader, row_number, header)
+                    self.con.execute(mapped.insert(path, order, reader, row_number, header))
                 else:
-                    row = "CAST(NULL AS BIGINT)" if row_number == COUNTED_ROW else row_number
-                    sql = self._native_insert(entity, rel, order, reader, row, header)
-                self.con.execute(sql)
+                    unnumbered = "CAST(NULL AS BIGINT)" if row_number == COUNTED_ROW else row_number
+                    selects.append(self._native_select(entity, rel, order, reader, unnumbered, header))
+                    numbered.append(self._native_select(entity, rel, order, reader, row_number, header))
             except (duckdb.BinderException, duckdb.ParserException) as exc:
                 if mapped is None:
                     raise LandingError(f"{entity.name}: file {rel} cannot be read: {first_line(exc)}") from exc
@@ -272,11 +344,13 @@ class Ingestor:
             report.matched = dict(self.con.execute(
                 "SELECT coalesce(__match, 'unmatched'), count(*) FROM land WHERE __excluded IS NULL "
                 "GROUP BY ALL ORDER BY ALL").fetchall()) if mapped.em.account else {}
-        return first_rowids
+            return "SELECT * FROM land"
+        self.con.execute(f"CREATE TEMP VIEW land AS {' UNION ALL '.join(selects)}")
+        return " UNION ALL ".join(numbered)
 
-    def _native_insert(self, entity: Entity, rel: str, order: int, reader: str, row_number: str,
+    def _native_select(self, entity: Entity, rel: str, order: int, reader: str, row_number: str,
                        header: list[str]) -> str:
-        """The INSERT that loads a file in the contract's own shape (column names in any case)."""
+        """The rows of a file in the contract's own shape (column names in any case), as `land` has them."""
         by_name: dict[str, str] = {}
         for h in header:
             by_name.setdefault(h.strip().lower(), h)
@@ -287,134 +361,123 @@ class Ingestor:
                 f"it has {', '.join(header)}; the contract expects {', '.join(c.name for c in entity.columns)} "
                 f"(required: {', '.join(entity.required_columns)})")
         values = ", ".join(
-            text_value(ident(by_name[c.name])) if c.name in by_name else "NULL"
+            f"{text_value(ident(by_name[c.name])) if c.name in by_name else 'CAST(NULL AS VARCHAR)'} AS {ident(c.name)}"
             for c in entity.columns)
-        return (f"INSERT INTO land SELECT {q(rel)}, {order}, {row_number}, {values}, NULL, NULL, NULL "
-                f"FROM {reader}")
+        return (f"SELECT {q(rel)} AS __file, {order} AS __file_order, {row_number} AS __row, {values}, "
+                f"CAST(NULL AS VARCHAR) AS __match, CAST(NULL AS VARCHAR) AS __match_reason, "
+                f"CAST(NULL AS VARCHAR) AS __excluded FROM {reader}")
 
     # -- row rules -----------------------------------------------------------------------------------
-    def _checked(self, entity: Entity, first_rowids: list[int]) -> str:
-        """SQL: `land` with every column parsed once (p_<col>) and its problem (e_<col>: rule, reason), if any;
-        rows loaded without a number get theirs from their rowid and their file's first rowid."""
-        parsed = ", ".join(f"{_parse(c, ident(c.name))} AS {ident('p_' + c.name)}" for c in entity.columns)
-        problems = ", ".join(f"{_problem(c, ident(c.name), ident('p_' + c.name))} AS {ident('e_' + c.name)}"
-                             for c in entity.columns)
-        first = "[" + ", ".join(str(r) for r in first_rowids) + "]"
-        numbered = f"SELECT * REPLACE (coalesce(__row, rowid - {first}[__file_order + 1] + 1) AS __row) FROM land"
-        return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM ({numbered}))"
-
-    def _judge(self, entity: Entity, first_rowids: list[int], files: list[str]) -> None:
-        """Write `raw.<table>__landed` (see _judged) and make `raw.<table>` the view of its kept rows.
-
-        `land` is read once. Keys that repeat are rare: rows first get the shortcut "first of its key", and only
-        when a key may repeat is the table rewritten with the key windows. Keys are told apart by their 64-bit
-        hashes (faster to count than the text): two keys with the same hash only cost that rewrite.
-        """
+    def _judge(self, entity: Entity, files: list[str], numbered: str) -> str:
+        """Write `raw.<table>__landed` (see _judged), reject the rows that break a rule across rows (see
+        _cross_rows) and make `raw.<table>` the view of its kept rows. Returns the SQL of a landed row's number in
+        its file: CSV rows in the contract's layout are numbered by their position, since they are written in file
+        order (`land` is read by one SELECT without joins, which keeps the order)."""
         table = landed(entity)
-        self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity, first_rowids, windows=False)}")
-        pk = ident(entity.primary_key)
-        distinct = f"count(DISTINCT hash({pk})) FILTER ({pk} IS NOT NULL)"  # hash(NULL) is a value
-        if self.con.execute(f"SELECT count({pk}) <> {distinct} FROM {table}").fetchone()[0]:
-            self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity, first_rowids, windows=True)} "
-                             f"ORDER BY __file_order, _row_number")
-        self._raw_view(entity, files)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity)}")
+        except duckdb.InvalidInputException as exc:  # a file in the contract's layout is read here
+            raise LandingError(f"{entity.name}: file {' or '.join(files)} cannot be read: {first_line(exc)}") from exc
+        rows = dict(self.con.execute(f"SELECT __file_order, count(*) FROM {table} GROUP BY ALL").fetchall())
+        firsts = list(accumulate((rows.get(i, 0) for i in range(len(files) - 1)), initial=0))
+        numbers = f"coalesce(_row_number, rowid - {firsts}[__file_order + 1] + 1)"
+        self._cross_rows(entity, files, numbered, numbers)
+        self._raw_view(entity, files, numbers)
+        return numbers
 
-    def _judged(self, entity: Entity, first_rowids: list[int], windows: bool) -> str:
-        """SQL: every row of `land`, parsed and checked, in its raw.<table> columns, with the first reason it is
-        rejected (from columns, keys, accounts or currency) in `__rejected`, the problems of the values it keeps
-        nulled in `__nulled`, and, on rows with either, the record as landed in `__raw_record`."""
-        pk = ident("p_" + entity.primary_key)
-        joins, known, rate = [], "", "1.0"
-        ref = next((c for c in entity.columns if c.references), None)
-        if ref is not None:
-            accounts = self.contract.entities[ref.references].table
-            joins.append(f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc "
-                         f"ON acc.__known = k.{ident('p_' + ref.name)}")
-            known = ", acc.__known"
-        if AMOUNT_COLUMNS.get(entity.name):
-            joins.append("LEFT JOIN (SELECT currency AS __cur, rate_to_usd AS __rate FROM raw.reference_fx_rates "
-                         "UNION ALL SELECT 'USD', 1.0) fx ON fx.__cur = upper(coalesce(k.p_currency, 'USD'))")
-            rate = "fx.__rate"
-        if windows:
-            keys = (f"row_number() OVER (PARTITION BY __file, {pk} ORDER BY __row) AS __dup_rank, "
-                    f"min(__row) OVER (PARTITION BY __file, {pk}) AS __first_row, "
-                    f"max(__file_order) OVER (PARTITION BY {pk}) AS __winner_order, "
-                    f"arg_max(__file, __file_order) OVER (PARTITION BY {pk}) AS __winner_file")
-        else:
-            keys = "1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order, __file AS __winner_file"
-        raw_json = "json_object(" + ", ".join(f"{q(c.name)}, {ident(c.name)}" for c in entity.columns) + ")"
+    def _judged(self, entity: Entity) -> str:
+        """SQL: every row of `land`, parsed and checked, in its raw.<table> columns, with the first reason of its
+        own that it is rejected (exclusion, match, columns or currency) in `__rejected`, the problems of the values
+        it keeps nulled in `__nulled`, and, on rows with either, the record as landed in `__raw_record`."""
         return f"""
-            WITH checked AS ({self._checked(entity, first_rowids)}),
-            k AS (SELECT *, {keys} FROM checked),
-            judged AS (SELECT *, {self._rules(entity)} AS __rejected
-                       FROM (SELECT k.*{known}, {rate} AS __rate FROM k {' '.join(joins)})),
+            WITH checked AS ({_checked(entity)}),
+            judged AS (SELECT *, {_row_rules(entity)} AS __rejected
+                       FROM (SELECT *, {self._fx_rate(entity)} AS __rate FROM checked)),
             noted AS (SELECT *, {_nulled(entity)} AS __nulled FROM judged)
             SELECT {', '.join(_raw_values(entity))}, __row AS _row_number, __file_order,
                    __rejected, __nulled,
-                   CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {raw_json} END AS __raw_record
+                   CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {_raw_json(entity)} END AS __raw_record
             FROM noted"""
 
-    def _raw_view(self, entity: Entity, files: list[str]) -> None:
+    def _fx_rate(self, entity: Entity) -> str:
+        """SQL: a checked row's rate to USD, NULL when its currency has none (USD is 1). The rates, one per
+        currency, are written into the SQL as a map: a join would not keep the rows in file order."""
+        if entity.name not in AMOUNT_COLUMNS:
+            return "1.0"
+        rates = dict(self.con.execute("SELECT currency, rate_to_usd FROM raw.reference_fx_rates").fetchall())
+        rates["USD"] = 1.0
+        entries = ", ".join(f"{q(c)}: CAST({r!r} AS DOUBLE)" for c, r in sorted(rates.items()))
+        return f"map_extract_value(MAP {{{entries}}}, upper(coalesce(p_currency, 'USD')))"
+
+    def _cross_rows(self, entity: Entity, files: list[str], numbered: str, numbers: str) -> None:
+        """Reject, in `raw.<table>__landed`, the rows that break a rule across rows and no rule of their own before
+        it: a key repeated in its file, a key that a later export (file) replaces, an account not in crm/accounts.
+
+        Such rows are rare: the table is checked for them, and only rewritten (in the same order) when there are
+        any, with each one's record as landed read again (`numbered`: `land` with every row number). Keys are told apart by their 64-bit
+        hashes (faster to count than the text): two keys with the same hash only cost the key windows.
+        """
+        table, pk = landed(entity), ident(entity.primary_key)
+        ref = next((c for c in entity.columns if c.references), None)
+        distinct = f"count(DISTINCT hash({pk})) FILTER ({pk} IS NOT NULL)"  # hash(NULL) is a value
+        repeats = self.con.execute(f"SELECT count({pk}) <> {distinct} FROM {table}").fetchone()[0]
+        if not repeats and ref is None:
+            return
+        if repeats:
+            keys = (f"row_number() OVER (PARTITION BY __file_order, {pk} ORDER BY __row) AS __dup_rank, "
+                    f"min(__row) OVER (PARTITION BY __file_order, {pk}) AS __first_row, "
+                    f"max(__file_order) OVER (PARTITION BY {pk}) AS __winner_order")
+        else:
+            keys = "1 AS __dup_rank, __row AS __first_row, __file_order AS __winner_order"
+        known, join = "NULL", ""
+        if ref is not None:
+            accounts = self.contract.entities[ref.references].table
+            known = "acc.__known"
+            join = f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc ON acc.__known = l.{ident(ref.name)}"
+        rows = f"SELECT *, rowid AS __rid, {numbers} AS __row FROM {table}"
+        self.con.execute(f"""CREATE OR REPLACE TEMP TABLE __cross AS
+            SELECT __rid, __file_order, __row, __problem FROM (
+                SELECT *, {_cross_rules(entity, files)} AS __problem
+                FROM (SELECT *, {keys} FROM (SELECT l.*, {known} AS __known FROM ({rows}) l {join})))
+            WHERE __problem IS NOT NULL AND (__rejected IS NULL OR __rejected.rule = 'no_fx_rate')""")
+        if self.con.execute("SELECT count(*) FROM __cross").fetchone()[0]:
+            self.con.execute(f"""CREATE OR REPLACE TABLE {table} AS
+                SELECT l.* REPLACE (coalesce(c.__problem, l.__rejected) AS __rejected,
+                                    CASE WHEN c.__problem IS NULL THEN l.__nulled END AS __nulled,
+                                    coalesce(l.__raw_record, c.__raw) AS __raw_record)
+                FROM {table} l LEFT JOIN (
+                    SELECT c.__rid, c.__problem, {_raw_json(entity, 'n.')} AS __raw
+                    FROM __cross c JOIN ({numbered}) n USING (__file_order, __row)) c ON c.__rid = l.rowid
+                ORDER BY l.rowid""")
+        self.con.execute("DROP TABLE __cross")
+
+    def _raw_view(self, entity: Entity, files: list[str], numbers: str) -> None:
         """`raw.<table>`: the kept rows of `raw.<table>__landed`, with their file's name (`files`, in file order)
-        (replacing the table an older version wrote)."""
+        and row number (`numbers`), replacing the table an older version wrote."""
         cols = [ident(c.name) for c in entity.columns]
         if entity.name in AMOUNT_COLUMNS:
             cols.append(ident(AMOUNT_COLUMNS[entity.name] + "_usd"))
         view = (f"CREATE OR REPLACE VIEW raw.{entity.table} AS SELECT {', '.join(cols)}, {_source_file(files)}, "
-                f"_row_number FROM {landed(entity)} WHERE __rejected IS NULL")
+                f"{numbers} AS _row_number FROM {landed(entity)} WHERE __rejected IS NULL")
         try:
             self.con.execute(view)
         except duckdb.CatalogException:  # raw.<table> is still a table
             self.con.execute(f"DROP TABLE raw.{entity.table}")
             self.con.execute(view)
 
-    def _rules(self, entity: Entity) -> str:
-        """SQL: a row's first problem as {column, rule, reason}, or NULL (over `checked` rows with their key
-        windows, `__known` account and `__rate`)."""
-        pk = ident("p_" + entity.primary_key)
-        required = [c for c in entity.columns if c.required]
-        column_problem = "coalesce(" + ", ".join(
-            f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
-            f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END"
-            for c in required) + ")"
-        rules = [
-            "CASE WHEN __excluded IS NOT NULL THEN {'column': NULL, 'rule': 'excluded', 'reason': __excluded} END",
-            "CASE WHEN __match_reason IS NOT NULL THEN "
-            "{'column': 'account_id', 'rule': 'unmatched', 'reason': __match_reason} END",
-            column_problem,
-            f"CASE WHEN __dup_rank > 1 THEN {{'column': {q(entity.primary_key)}, 'rule': 'duplicate', "
-            f"'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || {q(chr(39) + ' repeats row ')} "
-            f"|| __first_row || ' of this file'}} END",
-            f"CASE WHEN __file_order < __winner_order THEN {{'column': {q(entity.primary_key)}, "
-            f"'rule': 'superseded', 'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || "
-            f"{q(chr(39) + ' is replaced by ')} || __winner_file || ' (a later export)'}} END",
-        ]
-        ref = next((c for c in entity.columns if c.references), None)
-        if ref is not None:
-            p = ident("p_" + ref.name)
-            rules.append(
-                f"CASE WHEN {p} IS NOT NULL AND __known IS NULL THEN {{'column': {q(ref.name)}, "
-                f"'rule': 'unknown_account', 'reason': {q(ref.name + ' ')} || {q(chr(39))} || {p} || "
-                f"{q(chr(39) + ' is not in ' + ref.references)}}} END")
-        amount = AMOUNT_COLUMNS.get(entity.name)
-        if amount:
-            rules.append(
-                f"CASE WHEN {ident('p_' + amount)} IS NOT NULL AND __rate IS NULL THEN {{'column': 'currency', "
-                f"'rule': 'no_fx_rate', 'reason': 'currency ' || {q(chr(39))} || p_currency || "
-                f"{q(chr(39) + ' has no rate in reference/fx_rates')}}} END")
-        return f"coalesce({', '.join(rules)})"
-
-    def _write(self, entity: Entity, report: EntityReport) -> None:
+    def _write(self, entity: Entity, report: EntityReport, numbers: str) -> None:
         """Write the rows rejected and the values nulled to raw.quarantine, and count them."""
-        report.rows_read = self.con.execute("SELECT count(*) FROM land").fetchone()[0]
+        table = landed(entity)
+        report.rows_read = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         common = (f"{q(self.refresh_id)} AS refresh_id, {q(entity.name)} AS entity, {_source_file(report.files)}, "
                   f"_row_number AS row_number, {ident(entity.primary_key)} AS primary_key")
+        rows = f"(SELECT * REPLACE ({numbers} AS _row_number) FROM {table})"
         rejected = (f"SELECT {common}, __rejected.column AS column_name, "
                     f"CASE __rejected.rule WHEN 'excluded' THEN 'excluded' ELSE 'rejected' END AS severity, "
                     f"__rejected.reason AS reason, __raw_record AS raw_record, __rejected.rule AS rule, __file_order "
-                    f"FROM {landed(entity)} WHERE __rejected IS NOT NULL")
+                    f"FROM {rows} WHERE __rejected IS NOT NULL")
         nulled = (f"SELECT {common}, __n.column, 'nulled', __n.reason, __raw_record, __n.rule, __file_order "
-                  f"FROM (SELECT *, unnest(__nulled) AS __n FROM {landed(entity)} WHERE __nulled IS NOT NULL)")
+                  f"FROM (SELECT *, unnest(__nulled) AS __n FROM {rows} WHERE __nulled IS NOT NULL)")
         self.con.execute(f"INSERT INTO raw.quarantine SELECT * EXCLUDE (__file_order) FROM ({rejected} UNION ALL "
                          f"{nulled}) ORDER BY __file_order, row_number, severity, column_name")
         counts = self.con.execute(f"""
@@ -464,7 +527,7 @@ class Ingestor:
         self.con.execute(f"CREATE OR REPLACE TABLE {landed(entity)} ({', '.join(cols)}, "
                          f"_row_number BIGINT, __file_order INTEGER, __rejected {PROBLEM}, __nulled {PROBLEM}[], "
                          f"__raw_record VARCHAR)")
-        self._raw_view(entity, [])
+        self._raw_view(entity, [], "_row_number")
 
 
 def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str,
