@@ -5,9 +5,9 @@ TRY_CAST in SQL, and written once, in file order: every row, with its verdict, t
 Files in the contract's own layout are read straight into that table (no text copy in between); mapped files go
 through the text table `land` first (pipelines/mapped_sql.py). The rules that compare rows (a key repeated, a key
 in a later export, an account that does not exist) are checked on the written table afterwards; only when some
-row breaks one is the table written again (in the same order) to mark it. `raw.<system>_<entity>` is the view of the good rows (what dbt reads);
-every rejected row and every nulled value lands in `raw.quarantine` with its file, row number and a reason a
-person understands.
+row breaks one is the table written again (in the same order) to mark it. `raw.<system>_<entity>` is the view of
+the good rows (what dbt reads); every rejected row and every nulled value lands in `raw.quarantine` with its file,
+row number and a reason a person understands.
 """
 from __future__ import annotations
 
@@ -58,8 +58,8 @@ class EntityReport:
 
 def landed(entity: Entity) -> str:
     """The table of every row landed for the entity, with its verdict; raw.<table> is a view of its kept rows.
-    Its `_row_number` is NULL on rows of CSV files in the contract's layout, numbered by their position in it:
-    raw.<table> and raw.quarantine carry every row's number."""
+    Its `_row_number` is NULL on rows of CSV and JSON Lines files in the contract's layout, numbered by their
+    position in it: raw.<table> and raw.quarantine carry every row's number."""
     return f"raw.{entity.table}__landed"
 
 
@@ -377,7 +377,8 @@ class Ingestor:
         try:
             self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity)}")
         except duckdb.InvalidInputException as exc:  # a file in the contract's layout is read here
-            raise LandingError(f"{entity.name}: file {' or '.join(files)} cannot be read: {first_line(exc)}") from exc
+            raise LandingError(f"{entity.name}: file {' or '.join(files)} cannot be read: "
+                               f"{first_line(exc)}") from exc
         rows = dict(self.con.execute(f"SELECT __file_order, count(*) FROM {table} GROUP BY ALL").fetchall())
         firsts = list(accumulate((rows.get(i, 0) for i in range(len(files) - 1)), initial=0))
         numbers = f"coalesce(_row_number, rowid - {firsts}[__file_order + 1] + 1)"
@@ -414,8 +415,9 @@ class Ingestor:
         it: a key repeated in its file, a key that a later export (file) replaces, an account not in crm/accounts.
 
         Such rows are rare: the table is checked for them, and only rewritten (in the same order) when there are
-        any, with each one's record as landed read again (`numbered`: `land` with every row number). Keys are told apart by their 64-bit
-        hashes (faster to count than the text): two keys with the same hash only cost the key windows.
+        any, with each one's record as landed read again (`numbered`: `land` with every row number). Keys are
+        told apart by their 64-bit hashes (faster to count than the text): two keys with the same hash only cost
+        the key windows.
         """
         table, pk = landed(entity), ident(entity.primary_key)
         ref = next((c for c in entity.columns if c.references), None)
@@ -433,7 +435,8 @@ class Ingestor:
         if ref is not None:
             accounts = self.contract.entities[ref.references].table
             known = "acc.__known"
-            join = f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc ON acc.__known = l.{ident(ref.name)}"
+            join = (f"LEFT JOIN (SELECT account_id AS __known FROM raw.{accounts}) acc "
+                    f"ON acc.__known = l.{ident(ref.name)}")
         rows = f"SELECT *, rowid AS __rid, {numbers} AS __row FROM {table}"
         self.con.execute(f"""CREATE OR REPLACE TEMP TABLE __cross AS
             SELECT __rid, __file_order, __row, __problem FROM (

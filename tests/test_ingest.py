@@ -251,3 +251,19 @@ def test_timestamps_without_a_zone_are_utc_and_offsets_are_applied(text: str, ut
     con.execute("SET TimeZone = 'UTC'")
     value = con.execute(f"SELECT CAST({_parse(Column('t', 'timestamp'), '?')} AS VARCHAR)", [text] * 3).fetchone()[0]
     assert value == utc
+
+
+def test_a_rate_file_that_lists_usd_repeats_no_row(tmp_path: Path) -> None:
+    """USD is 1 whether or not reference/fx_rates lists it (a listed USD once joined every USD row twice)."""
+    landing = tmp_path / "l"
+    (landing / "crm").mkdir(parents=True)
+    (landing / "reference").mkdir()
+    (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\nA1,a,2026-01-01\n")
+    (landing / "crm" / "opportunities.csv").write_text(
+        "opportunity_id,account_id,created_at,stage,amount,currency\n"
+        "O1,A1,2026-01-01,won,10,USD\nO2,A1,2026-01-01,won,10,\nO3,A1,2026-01-01,won,10,eur\n")
+    (landing / "reference" / "fx_rates.csv").write_text("currency,rate_to_usd\nUSD,1.0\nEUR,1.1\n")
+    con = duckdb.connect()
+    ingest_all(con, landing, "r")
+    assert con.execute("SELECT opportunity_id, amount_usd FROM raw.crm_opportunities ORDER BY 1").fetchall() == [
+        ("O1", 10.0), ("O2", 10.0), ("O3", 11.0)]
