@@ -371,8 +371,8 @@ class Ingestor:
     def _judge(self, entity: Entity, files: list[str], numbered: str) -> str:
         """Write `raw.<table>__landed` (see _judged), reject the rows that break a rule across rows (see
         _cross_rows) and make `raw.<table>` the view of its kept rows. Returns the SQL of a landed row's number in
-        its file: CSV rows in the contract's layout are numbered by their position, since they are written in file
-        order (`land` is read by one SELECT without joins, which keeps the order)."""
+        its file: CSV and JSON Lines rows in the contract's layout are numbered by their position, since they are
+        written in file order (`land` is read by one SELECT without joins, which keeps the order)."""
         table = landed(entity)
         try:
             self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity)}")
