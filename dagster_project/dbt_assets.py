@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import tempfile
-import threading
 from functools import cached_property
 from pathlib import Path
 from types import SimpleNamespace
@@ -63,19 +62,6 @@ class IcpDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
         return None
-
-
-def warm_imports() -> None:
-    """Import the libraries of the later steps (pandera, scikit-learn, Great Expectations, Altair) and start the
-    chart renderer: run in a background thread while dbt works in its own process, when this one mostly waits."""
-    import great_expectations  # noqa: F401
-
-    import pipelines.icp.model  # noqa: F401
-    import pipelines.quality  # noqa: F401
-    import schemas.account_features  # noqa: F401
-    from pipelines import charts
-
-    charts.warm_up()
 
 
 def _newest_source(project_dir: Path) -> float:
@@ -148,10 +134,5 @@ def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
         start_scoring_file(paths)  # a new file for account_features and the scoring tables, with the live history
     # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh.
     args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars())]
-    # Great Expectations imports SQLAlchemy's ORM, which the instance's event log uses in this thread meanwhile:
-    # a module half imported by another thread breaks it ("partially initialized module"). It is imported first.
-    import sqlalchemy.orm  # noqa: F401
-
-    threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
     yield from dbt.cli(args, context=context,
                        target_path=paths.dbt_target).stream()

@@ -13,6 +13,7 @@ from dagster import (
     asset,
 )
 
+from pipelines import worker
 from pipelines.ingest import AMOUNT_COLUMNS, ORDER, Ingestor, LandingError
 from pipelines.mapping import MappingError, mapping_for
 from pipelines.paths import Paths
@@ -58,6 +59,7 @@ def _ingest_asset(entity: Entity) -> AssetsDefinition:
                      f"problems in raw.quarantine."),
     )
     def _ingest(context: AssetExecutionContext) -> MaterializeResult:
+        worker.start()  # it loads the later steps' libraries on the CPU the ingest leaves idle (pipelines/worker.py)
         paths = Paths.resolve()
         try:
             mapping = mapping_for(paths.landing)

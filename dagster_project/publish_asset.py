@@ -8,10 +8,11 @@ import duckdb
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dagster_project.ingest_assets import INGEST_ASSETS
-from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
+from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, markdown_table, scoring_key
+from pipelines import worker
 from pipelines.paths import Paths
-from pipelines.publish import export_ahead, publish
 from pipelines.config import load_config
+from pipelines.publish import export_ahead, publish
 from pipelines.warehouse import warehouse
 
 OWNER = "team:data-engineering"
@@ -99,24 +100,20 @@ def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
                 "distributions, the top targets, what changed and data quality.",
 )
 def icp_report(context: AssetExecutionContext) -> MaterializeResult:
-    from pipelines.report import previous_publication, write_report  # Altair: see dbt_assets.warm_imports
-
     paths = Paths.resolve()
-    db = paths.serving / "icp.duckdb"
-    previous = previous_publication(paths.publications, db, context.run_id)
-    report, n_charts = write_report(db, paths.reports, context.run_id, load_config().declared_icp, previous)
-    with duckdb.connect(str(db), read_only=True) as con:
-        segments = con.execute("""SELECT segment_label AS segment, kind, n_accounts AS accounts,
-                                         round(ideal_rate * 100, 1) AS ideal_pct, round(lift, 2) AS lift,
-                                         round(win_rate * 100, 1) AS win_pct, round(churn_rate * 100, 1) AS churn_pct
-                                  FROM icp_segments ORDER BY segment_id""").df()
+    report, n_charts = worker.call("pipelines.report.write_live_report", paths, context.run_id, load_config().declared_icp)
+    with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
+        segments = markdown_table(con.execute("""
+            SELECT segment_label AS segment, kind, n_accounts AS accounts, round(ideal_rate * 100, 1) AS ideal_pct,
+                   round(lift, 2) AS lift, round(win_rate * 100, 1) AS win_pct, round(churn_rate * 100, 1) AS churn_pct
+            FROM icp_segments ORDER BY segment_id"""))
         ev = con.execute("SELECT auc, lift_top_vs_bottom, recall_top_30pct FROM model_evaluation").fetchone()
         n_targets = con.execute("SELECT count(*) FROM target_accounts").fetchone()[0]
     number = lambda v: MetadataValue.float(float("nan") if v is None else float(v))  # noqa: E731
     return MaterializeResult(metadata={
         "report": MetadataValue.path(str(report)),
         "report_url": MetadataValue.url(report.as_uri()),
-        "icp_segments": MetadataValue.md(segments.to_markdown(index=False)),
+        "icp_segments": segments,
         "charts": n_charts,
         "target_accounts": n_targets,
         "backtest_auc": number(ev[0]),

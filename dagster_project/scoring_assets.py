@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
+from pipelines import worker
 from pipelines.config import load_config
 from pipelines.paths import Paths
 from pipelines.publish import live_publication
@@ -28,8 +29,16 @@ def scoring_key(table: str) -> AssetKey:
 
 
 def _preview(con, table: str, columns: str, n: int = 10) -> MetadataValue:
-    df = con.execute(f"SELECT {columns} FROM scoring.{table} LIMIT {n}").df()
-    return MetadataValue.md(df.to_markdown(index=False) if len(df) else "(empty)")
+    return markdown_table(con.execute(f"SELECT {columns} FROM scoring.{table} LIMIT {n}"))
+
+
+def markdown_table(result) -> MetadataValue:
+    """A DuckDB result as a Markdown table (tabulate, as pandas' to_markdown, without loading pandas here)."""
+    from tabulate import tabulate
+
+    rows = result.fetchall()
+    headers = [d[0] for d in result.description]
+    return MetadataValue.md(tabulate(rows, headers, tablefmt="pipe") if rows else "(empty)")
 
 
 @multi_asset(
@@ -38,18 +47,15 @@ def _preview(con, table: str, columns: str, n: int = 10) -> MetadataValue:
                      owners=[OWNER], description=d) for t, d in SCORING_TABLES.items()],
 )
 def icp_model(context: AssetExecutionContext):
-    """Learn the ICP from account_features and score every account (pipelines/icp/model.py)."""
-    from pipelines.icp.model import build_icp  # scikit-learn: imported when needed (see dbt_assets.warm_imports)
-
+    """Learn the ICP from account_features and score every account (pipelines/icp/model.py, in the worker)."""
     paths = Paths.resolve()
-    cfg = load_config()
     previous = live_publication(paths)
-    with warehouse(paths) as con:
-        result = build_icp(con, cfg, context.run_id, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
-                           previous / "icp.duckdb" if previous else None)
-        for message in result.warnings:
-            context.log.warning(message)
-        bt = result.backtest
+    result = worker.call("pipelines.icp.run.score_home", paths, load_config(), context.run_id,
+                         datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
+                         previous / "icp.duckdb" if previous else None)
+    for message in result.warnings:
+        context.log.warning(message)
+    with warehouse(paths, read_only=True) as con:
         counts = {t: con.execute(f"SELECT count(*) FROM scoring.{t}").fetchone()[0] for t in SCORING_TABLES}
         previews = {
             "target_accounts": _preview(con, "target_accounts", "rank, account_name, industry, employee_count, "
@@ -60,10 +66,10 @@ def icp_model(context: AssetExecutionContext):
         }
     common = {"model_version": result.model_version, "model_kind": result.model_kind}
     metrics = {
-        "backtest_auc": bt.auc if bt.auc is not None else float("nan"),
-        "lift_top_vs_bottom": bt.lift_top_vs_bottom if bt.lift_top_vs_bottom is not None else float("nan"),
-        "recall_top_30pct": bt.recall_top_30pct if bt.recall_top_30pct is not None else float("nan"),
-        "n_test": bt.n_test,
+        "backtest_auc": result.backtest_auc if result.backtest_auc is not None else float("nan"),
+        "lift_top_vs_bottom": result.lift_top_vs_bottom if result.lift_top_vs_bottom is not None else float("nan"),
+        "recall_top_30pct": result.recall_top_30pct if result.recall_top_30pct is not None else float("nan"),
+        "n_test": result.n_test,
     }
     for table in SCORING_TABLES:
         metadata = {**common, "dagster/row_count": counts[table]}

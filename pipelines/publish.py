@@ -32,7 +32,7 @@ from schemas.contract import SQL_TYPES, serving_contract
 
 KEEP_PUBLICATIONS = 3
 HISTORY = "target_accounts_history"
-NEW_HISTORY = """SELECT $refresh_id AS refresh_id, scored_at, account_id, rank, fit_score, fit_tier, priority_score
+NEW_HISTORY = """SELECT {refresh_id} AS refresh_id, scored_at, account_id, rank, fit_score, fit_tier, priority_score
                  FROM scoring.target_accounts"""
 TMP_SUFFIX = ".partial"
 AHEAD = ".written-ahead.json"  # in a partial publication's parquet/: the tables export_ahead wrote, and from what
@@ -53,21 +53,28 @@ class Publication:
         return self.folder / "icp.duckdb"
 
 
-def _sources(has_previous: bool) -> dict[str, str]:
+def _sources(has_previous: bool, refresh_id: str, started_at: datetime, rows_ingested: int,
+             rows_rejected: int) -> dict[str, str]:
     """The SELECT behind each published table that the scoring file does not bring, over the build database
-    (`prev` = the live publication)."""
+    (`prev` = the live publication). Values are written into the SQL, not bound as parameters: DuckDB loads
+    pandas to bind one (half a cpu-second), which this process otherwise never needs."""
     refreshes = "SELECT * FROM prev.refreshes UNION ALL " if has_previous else ""
     return {
         "quarantine": "SELECT * FROM raw.quarantine",
         "ingest_summary": "SELECT * FROM raw.ingest_summary ORDER BY entity",
-        "refreshes": refreshes + """
-            SELECT $refresh_id AS refresh_id, CAST($started_at AS TIMESTAMP) AS started_at,
-                   CAST($published_at AS TIMESTAMP) AS published_at,
-                   CAST($rows_ingested AS BIGINT) AS rows_ingested, CAST($rows_rejected AS BIGINT) AS rows_rejected,
+        "refreshes": refreshes + f"""
+            SELECT {q(refresh_id)} AS refresh_id, {_timestamp(started_at)} AS started_at,
+                   {_timestamp(datetime.utcnow())} AS published_at,
+                   CAST({int(rows_ingested)} AS BIGINT) AS rows_ingested,
+                   CAST({int(rows_rejected)} AS BIGINT) AS rows_rejected,
                    (SELECT any_value(model_version) FROM scoring.model_evaluation) AS model_version,
                    (SELECT count(*) FROM scoring.target_accounts) AS n_targets,
                    (SELECT any_value(auc) FROM scoring.model_evaluation) AS auc""",
     }
+
+
+def _timestamp(value: datetime) -> str:
+    return f"TIMESTAMP {q(value.isoformat(sep=' '))}"
 
 
 def conformed(table: str, source: str) -> str:
@@ -96,11 +103,13 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 def check_publication(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
     """Problems of a publication (an attached catalog) against the serving contract: missing tables or
     columns, or columns of the wrong type. Empty when the publication honours the contract."""
-    problems = []
+    problems, columns = [], {}
+    for table_name, column, data_type in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            f"WHERE table_catalog = {q(catalog)} AND table_schema = 'main'").fetchall():
+        columns.setdefault(table_name, {})[column] = data_type
     for name, table in serving_contract().items():
-        actual = dict(con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_catalog = ? AND table_schema = 'main' AND table_name = ?", [catalog, name]).fetchall())
+        actual = columns.get(name)
         if not actual:
             problems.append(f"table {name} is missing")
             continue
@@ -175,8 +184,6 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "parquet").mkdir(parents=True)
     previous = live_publication(paths)
-    params = {"refresh_id": refresh_id, "started_at": started_at, "published_at": datetime.utcnow(),
-              "rows_ingested": rows_ingested, "rows_rejected": rows_rejected}
     if previous:
         con.execute(f"ATTACH {q(str(previous / 'icp.duckdb'))} AS prev (READ_ONLY)")
     attached = False
@@ -186,10 +193,9 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
         shutil.copyfile(paths.scoring_db, tmp / "icp.duckdb")
         con.execute(f"ATTACH {q(str(tmp / 'icp.duckdb'))} AS pub")
         attached = True
-        for table, source in _sources(previous is not None).items():
-            sql = conformed(table, source)
-            used = {k: v for k, v in params.items() if f"${k}" in sql}
-            con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {sql}", used)
+        for table, source in _sources(previous is not None, refresh_id, started_at, rows_ingested,
+                                      rows_rejected).items():
+            con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {conformed(table, source)}")
         tables = {t: con.execute(f"SELECT count(*) FROM pub.main.{ident(t)}").fetchone()[0] for t in _tables(con)}
         for table in sorted(tables.keys() - set(ahead)):
             _write_parquet(con, "pub.main", table, tmp)
@@ -232,7 +238,7 @@ def _append_history(con: duckdb.DuckDBPyConnection, has_previous: bool, refresh_
     as the live publication's (`prev`): only the new rows are written. Rows of refreshes that were never published
     (a publish that failed after this) are removed first; a history that still differs from the live one (the
     file was started anew) is written again from it."""
-    table = f"{SCORING}.{HISTORY}"
+    table, new_history = f"{SCORING}.{HISTORY}", NEW_HISTORY.format(refresh_id=q(refresh_id))
     exists = con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE database_name = {q(SCORING)} "
                          f"AND table_name = {q(HISTORY)}").fetchone()[0]
     if has_previous and exists:
@@ -240,11 +246,10 @@ def _append_history(con: duckdb.DuckDBPyConnection, has_previous: bool, refresh_
         same = con.execute(f"SELECT (SELECT count(DISTINCT refresh_id) FROM {table}) = "
                            f"(SELECT count(DISTINCT refresh_id) FROM prev.{HISTORY})").fetchone()[0]
         if same:
-            con.execute(f"INSERT INTO {table} BY NAME {conformed(HISTORY, NEW_HISTORY)}", {"refresh_id": refresh_id})
+            con.execute(f"INSERT INTO {table} BY NAME {conformed(HISTORY, new_history)}")
             return
     history = f"SELECT * FROM prev.{HISTORY} UNION ALL " if has_previous else ""
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS {conformed(HISTORY, history + NEW_HISTORY)}",
-                {"refresh_id": refresh_id})
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {conformed(HISTORY, history + new_history)}")
 
 
 def _fsync_tree(folder: Path) -> None:

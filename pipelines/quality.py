@@ -1,4 +1,5 @@
-"""Run the Great Expectations suites on the tables about to be published and write their Data Docs."""
+"""The data checks of a refresh: pandera on account_features, and the Great Expectations suites (with their
+Data Docs) on the tables about to be published. The Dagster checks run them in the worker (pipelines/worker.py)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import frame
+from pipelines.paths import Paths
+from pipelines.warehouse import frame, warehouse
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -29,6 +31,23 @@ FRAMES = {
     "account_scores": "SELECT * FROM scoring.account_scores",
     "icp_segments": "SELECT * FROM scoring.icp_segments",
 }
+
+
+def check_account_features(paths: Paths) -> tuple[int, list[str]]:
+    """The rows of account_features, and its failures of the pandera schema (schemas/account_features.py)."""
+    from schemas.account_features import ACCOUNT_FEATURES, validate_account_features
+
+    with warehouse(paths, read_only=True) as con:
+        # Only the columns the schema checks are loaded into pandas.
+        features = frame(con, f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM scoring.account_features",
+                         arrow_strings=True)
+    return len(features), validate_account_features(features)
+
+
+def check_published_tables(paths: Paths) -> QualityReport:
+    """check_scoring_tables on the home's warehouse, read-only, with the Data Docs under its reports."""
+    with warehouse(paths, read_only=True) as con:
+        return check_scoring_tables(con, paths.reports / "data_docs")
 
 
 def _used_columns(expectations: list) -> list[str]:

@@ -14,6 +14,7 @@ import pandas as pd
 from pipelines import charts
 from pipelines.config import DeclaredICP
 from pipelines.landing_files import q
+from pipelines.paths import Paths
 
 REPORT = "icp-report.html"
 KEEP = 10
@@ -79,6 +80,12 @@ def previous_publication(publications: Path, serving_db: Path, refresh_id: str) 
                           [refresh_id]).fetchone()
     db = publications / row[0] / "icp.duckdb" if row else None
     return db if db is not None and db.exists() else None
+
+
+def write_live_report(paths: Paths, refresh_id: str, declared: DeclaredICP | None = None) -> tuple[Path, int]:
+    """write_report on the home's live publication, compared with the publication before it."""
+    db = paths.serving / "icp.duckdb"
+    return write_report(db, paths.reports, refresh_id, declared, previous_publication(paths.publications, db, refresh_id))
 
 
 def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: DeclaredICP | None = None,

@@ -6,7 +6,7 @@ publish copies them to serving. Every step is deterministic (fixed seeds, stable
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, distinct_rows, fit_declared,
                                      fit_design, score, scores_query, write_scorecard)
 from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
+from pipelines.icp.run import IcpResult
 from pipelines.ingest import q
 from pipelines.publish import write_scoring_table
 from pipelines.warehouse import frame
@@ -33,21 +34,6 @@ FEATURE_COLUMNS = """industry, employee_count, annual_revenue, region, lead_sour
     current_mrr, current_arr, mrr_12m_ago, lifetime_paid_revenue, expansion_revenue, expansion_won_amount,
     subscriptions, invoices, paid_share, uncollectible_invoices, tickets, tickets_per_month, won_deals, lost_deals,
     won_amount, first_won_date, last_closed_at, open_opportunities, engagement_points, as_of"""
-
-
-@dataclass
-class IcpResult:
-    """What one scoring run produced, for logs and Dagster metadata."""
-
-    model_version: str
-    model_kind: str
-    n_accounts: int
-    n_customers: int
-    n_ideal: int
-    n_targets: int
-    n_segments: int
-    backtest: bt.BacktestResult
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -212,7 +198,8 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     warnings += backtest_warnings
     _write_evaluation(con, codes, result, card, cfg, scored_at, as_of, thresholds, features, enc)
     return IcpResult(card.version, card.kind, len(features), int(customers.sum()), int(labels["is_ideal"].sum()),
-                     n_targets, len(seg), result, warnings)
+                     n_targets, len(seg), result.auc, result.lift_top_vs_bottom, result.recall_top_30pct,
+                     result.n_test, warnings)
 
 
 def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.DataFrame, customers: pd.Series,
