@@ -229,8 +229,8 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
     bad_fit |= anti_icp
     bad_fit_reason = labels["bad_fit_reason"].reindex(features.index).where(~bad_fit | ~anti_icp, "anti-ICP segment")
     bad_fit_reason[~customers] = np.where(bad_fit[~customers], "anti-ICP segment", None)
-    # In account_id order, like __accounts (joined by position); text columns as categories (DuckDB
-    # reads them as codes, not a million strings).
+    # In account_id order, like __accounts (carried by the scores' rows); text columns as categories (Arrow
+    # dictionaries: DuckDB reads them as codes, not a million strings).
     scores = pd.DataFrame({
         "lifecycle": features["lifecycle"].astype("category"), "fit_tier": pd.Categorical(tiers),
         "segment_id": segment_id, "value_index": labels["value_index"].reindex(features.index),
@@ -238,16 +238,14 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
         "bad_fit_reason": bad_fit_reason.astype("category"),
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
     })
-    con.register("__scores", scores)
     select = f"""
-        SELECT fit.account_id, fit.account_name, CAST(s.lifecycle AS VARCHAR) AS lifecycle, fit.fit_score,
-               CAST(s.fit_tier AS VARCHAR) AS fit_tier, CAST(s.segment_id AS VARCHAR) AS segment_id, s.value_index,
-               s.is_ideal, s.is_bad_fit, CAST(s.bad_fit_reason AS VARCHAR) AS bad_fit_reason, fit.reasons,
-               fit.fit_probability, fit.fit_baseline, s.engagement_score, s.priority_score,
+        SELECT account_id, account_name, CAST(lifecycle AS VARCHAR) AS lifecycle, fit_score,
+               CAST(fit_tier AS VARCHAR) AS fit_tier, CAST(segment_id AS VARCHAR) AS segment_id, value_index,
+               is_ideal, is_bad_fit, CAST(bad_fit_reason AS VARCHAR) AS bad_fit_reason, reasons,
+               fit_probability, fit_baseline, engagement_score, priority_score,
                CAST($scored_at AS TIMESTAMP) AS scored_at, CAST($model_version AS VARCHAR) AS model_version
-        FROM ({scores_query(con, fit, codes)}) fit POSITIONAL JOIN __scores s"""
+        FROM ({scores_query(con, fit, codes, carried=scores)})"""
     write_scoring_table(con, "account_scores", select, {"scored_at": scored_at, "model_version": card.version})
-    con.unregister("__scores")
     con.unregister("__scored")
 
     seg_out = seg.reset_index(drop=True)[["segment_id", "segment_label", "kind", "n_accounts", "n_customers", "n_ideal",

@@ -14,6 +14,7 @@ from functools import cached_property
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
@@ -21,6 +22,8 @@ from pipelines.config import DeclaredICP
 from pipelines.icp.attributes import Encoding, LevelCodes, level_exprs
 from pipelines.ingest import q
 from pipelines.publish import write_scoring_table
+
+ROW_GROUP = 122_880  # rows in a DuckDB row group
 
 
 @dataclass
@@ -214,11 +217,13 @@ def score(card: Scorecard, codes: LevelCodes, rows: np.ndarray | None = None) ->
     return Scores(groups, np.column_stack(columns) if columns else np.zeros((n, 0)), card.intercept)
 
 
-def scores_query(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCodes, top_reasons: int = 4) -> str:
+def scores_query(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCodes, carried: pd.DataFrame | None = None,
+                 top_reasons: int = 4) -> str:
     """SQL: every account (all accounts, in `__accounts` order) with its account_id, account_name, scores and
     reasons text: its largest contributions (by absolute size), the rest as "other factors" (which also absorbs
-    rounding) and the baseline; the numbers in the text sum to the rounded fit_score. The query reads the
-    frame it registers as `__scored` (replaced by the next call).
+    rounding) and the baseline; the numbers in the text sum to the rounded fit_score. The rows also carry the
+    columns of `carried` (one row per account, same order). The query reads the Arrow table it registers as
+    `__scored` (replaced by the next call).
 
     A level's points are the same for every account, so its text ("industry = saas (+12)") is made once per
     level; each account's reasons then pick their levels' texts by number.
@@ -239,17 +244,29 @@ def scores_query(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCod
     for j in range(top):
         frame[f"__l{j}"] = (offsets[order[:, j]] + np.take_along_axis(group_codes, order[:, j:j + 1], 1)[:, 0]
                             + 1).astype(np.int32)
-    con.register("__scored", pd.DataFrame(frame))
+    con.register("__scored", _one_table(con.execute("SELECT account_id, account_name FROM __accounts").to_arrow_table(),
+                                        pd.DataFrame(frame), carried))
     base = f"CAST(round({scale.baseline!r}) AS INTEGER)"
     top_texts = "".join(f"{texts}[__l{j}], " for j in range(top))
     top_points = "".join(f" - {points}[__l{j}]" for j in range(top))
     return f"""
-        SELECT account_id, account_name, fit_raw, fit_score, fit_probability,
+        SELECT * EXCLUDE (rest{"".join(f", __l{j}" for j in range(top))}),
                CAST({scale.baseline!r} AS DOUBLE) AS fit_baseline,
                concat_ws('; ', {top_texts}CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
                          'baseline ' || {base}) AS reasons
-        FROM (SELECT a.account_id, a.account_name, s.*, CAST(round(fit_score) AS INTEGER) - {base}{top_points} AS rest
-              FROM __accounts a POSITIONAL JOIN __scored s)"""
+        FROM (SELECT *, CAST(round(fit_score) AS INTEGER) - {base}{top_points} AS rest FROM __scored)"""
+
+
+def _one_table(accounts: pa.Table, *frames: pd.DataFrame | None) -> pa.Table:
+    """The columns of `accounts` and of the `frames` (same rows, same order) as one Arrow table, in batches of a
+    DuckDB row group: DuckDB reads an Arrow table one batch per thread, so a table in one batch is read (and
+    written, and its reasons made) on one core."""
+    table = accounts
+    for frame in frames:
+        if frame is not None:
+            for name, column in zip(frame.columns, pa.Table.from_pandas(frame, preserve_index=False).columns):
+                table = table.append_column(name, column)
+    return pa.Table.from_batches(table.to_batches(max_chunksize=ROW_GROUP), table.schema)
 
 
 def _level_texts(con: duckdb.DuckDBPyConnection, labels: list[str], level_points: np.ndarray) -> tuple[str, str]:
