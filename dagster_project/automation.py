@@ -17,6 +17,7 @@ from pipelines.ingest import landing_fingerprint
 from pipelines.paths import Paths
 
 from dagster_project.jobs import icp_refresh
+from dagster_project.refresh import step_failure_cause
 
 _cfg = load_config()
 
@@ -47,9 +48,10 @@ def landing_files_sensor(context: SensorEvaluationContext):
                     description="Logs a clear message when a refresh fails, and posts it to `alerts.webhook_url` "
                                 "of icp.yaml when set.")
 def refresh_failure_alert(context: RunFailureSensorContext) -> None:
-    step = next((e.step_key for e in context.get_step_failure_events()), None)
+    failed = next(iter(context.get_step_failure_events()), None)
+    step = failed.step_key if failed else None
     message = failure_message(context.dagster_run.run_id, context.dagster_run.job_name, step,
-                              context.failure_event.message)
+                              (step_failure_cause(failed) if failed else None) or context.failure_event.message)
     context.log.error(message)
     url = load_config().alerts.webhook_url
     if url:

@@ -5,13 +5,13 @@ from dagster_project.automation import landing_files_sensor, nightly_refresh, re
 from dagster_project.checks import account_features_schema, published_tables_expectations
 from dagster_project.dbt_assets import DBT_PROJECT, IcpDbtCliResource, icp_dbt_models
 from dagster_project.dbt_prestart import dbt_executable
-from dagster_project.ingest_assets import INGEST_ASSETS
+from dagster_project.ingest_assets import ingest
 from dagster_project.jobs import icp_refresh
 from dagster_project.publish_asset import icp_report, serving_publication
 from dagster_project.scoring_assets import icp_model
 
 defs = Definitions(
-    assets=[*INGEST_ASSETS, icp_dbt_models, icp_model, serving_publication, icp_report],
+    assets=[ingest, icp_dbt_models, icp_model, serving_publication, icp_report],
     asset_checks=[account_features_schema, published_tables_expectations],
     jobs=[icp_refresh],
     schedules=[nightly_refresh],

@@ -7,7 +7,7 @@ import duckdb
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from dagster_project.ingest_assets import INGEST_ASSETS
+from dagster_project.ingest_assets import ingest
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, markdown_table, scoring_key
 from pipelines import worker
 from pipelines.paths import Paths
@@ -61,7 +61,7 @@ def _ingested(con) -> tuple[int, int]:
 
 @asset(
     key=AssetKey(["serving", "publication"]),
-    deps=[FEATURES_KEY, *[scoring_key(t) for t in SCORING_TABLES], *[a.key for a in INGEST_ASSETS]],
+    deps=[FEATURES_KEY, *[scoring_key(t) for t in SCORING_TABLES], *ingest.keys],
     group_name="publish",
     kinds={"duckdb", "parquet"},
     owners=[OWNER],

@@ -71,14 +71,20 @@ def _failure(result) -> tuple[str | None, str | None]:
                        f"{evaluation.asset_check_key.name}", evaluation.description
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            data = event.step_failure_data
-            if data.user_failure_data is not None and data.user_failure_data.description:
-                return event.step_key, data.user_failure_data.description
-            err = data.error
-            while err is not None and err.cause is not None and "StepExecutionError" in (err.cls_name or ""):
-                err = err.cause  # Dagster's wrapper: show what the step itself raised
-            return event.step_key, (f"{err.cls_name}: {err.message.strip()}" if err else None)
+            return event.step_key, step_failure_cause(event)
     return None, None
+
+
+def step_failure_cause(event) -> str | None:
+    """What a STEP_FAILURE event says went wrong: a Failure's description (ingest errors name the entity and
+    file), else the error the step itself raised."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    err = data.error
+    while err is not None and err.cause is not None and "StepExecutionError" in (err.cls_name or ""):
+        err = err.cause  # Dagster's wrapper: show what the step itself raised
+    return f"{err.cls_name}: {err.message.strip()}" if err else None
 
 
 class _StepWatcher(threading.Thread):

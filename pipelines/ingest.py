@@ -533,8 +533,15 @@ class Ingestor:
         self._raw_view(entity, [], "_row_number")
 
 
+def upstream(entity: Entity) -> list[str]:
+    """The entities a row of `entity` is checked against, ingested before it: crm/accounts for its account
+    reference, reference/fx_rates for its amount."""
+    references = list(dict.fromkeys(c.references for c in entity.columns if c.references))
+    return references + (["reference/fx_rates"] if entity.name in AMOUNT_COLUMNS else [])
+
+
 def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str,
                mapping: Mapping | None = None) -> dict[str, EntityReport]:
-    """Ingest every contract entity in dependency order, outside Dagster (the assets ingest one entity each)."""
+    """Ingest every contract entity in dependency order, outside Dagster."""
     ingestor = Ingestor(con, landing, refresh_id, mapping)
     return {name: ingestor.ingest(name) for name in ORDER}

@@ -79,4 +79,4 @@ def test_failed_run_is_reported_to_the_webhook(tmp_path: Path) -> None:
         server.shutdown()
     assert len(_Hook.received) == 1
     text = _Hook.received[0]["text"]
-    assert outcome.run_id in text and "raw__crm_opportunities" in text
+    assert outcome.run_id in text and "step ingest" in text and "crm/opportunities: required entity has no file" in text
