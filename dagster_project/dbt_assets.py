@@ -20,6 +20,7 @@ from dagster_project import dbt_prestart
 from dagster_project.dagster_dbt_lib import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation,
                                              DbtCliResource, DbtProject, dbt_assets, dbt_cli_invocation)
 from dagster_project.dbt_prestart import dbt_executable, dbt_vars
+from dagster_project.dbt_unchanged import leave_out, project_mtime, record_full_build
 from dagster_project.scoring_assets import FEATURES_KEY
 from pipelines.paths import DBT_PROJECT_DIR, Paths
 from pipelines.publish import start_scoring_file
@@ -64,15 +65,8 @@ class IcpDbtCliResource(DbtCliResource):
         return None
 
 
-def _newest_source(project_dir: Path) -> float:
-    files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
-    for folder in ("models", "macros", "seeds", "tests"):
-        files += [p for p in (project_dir / folder).rglob("*") if p.is_file()]
-    return max(p.stat().st_mtime for p in files if p.exists())
-
-
 def _manifest_is_fresh(manifest: Path, project_dir: Path) -> bool:
-    return manifest.exists() and manifest.stat().st_mtime >= _newest_source(project_dir)
+    return manifest.exists() and manifest.stat().st_mtime >= project_mtime(project_dir)
 
 
 def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
@@ -127,12 +121,17 @@ class IcpDbtTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=IcpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
 def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    """Build the staging views, intermediate tables and the account_features mart, and run every dbt test."""
+    """Build the staging views (when changed), intermediate tables and the account_features mart, and run the
+    refresh's dbt test."""
     paths = Paths.resolve()
     os.environ.update(paths.dbt_env)
     if FEATURES_KEY in context.selected_asset_keys:
         start_scoring_file(paths)  # a new file for account_features and the scoring tables, with the live history
-    # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh.
-    args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars())]
+    # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh. Views and
+    # seeds are built only when they changed (dbt_unchanged.py).
+    unchanged = leave_out(paths, Path(DBT_PROJECT.manifest_path))
+    args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars()), *unchanged]
     yield from dbt.cli(args, context=context,
                        target_path=paths.dbt_target).stream()
+    if not unchanged and context.selected_asset_keys == context.assets_def.keys:  # every model and seed built
+        record_full_build(paths)

@@ -138,3 +138,40 @@ def test_prestarted_dbt_runs_on_the_project_it_loaded(tmp_path: Path) -> None:
         events = _dbt_events(proc)
         assert events.count("Z052") == len(list((DBT_PROJECT_DIR / "models").rglob("*.sql")))  # each model listed
         assert ("I024" in events) is reads_again  # I024: "Unable to do partial parsing"
+
+
+def test_unchanged_views_and_seeds_are_not_built_again(refreshed_home: Paths, tmp_path: Path) -> None:
+    """A refresh builds the views and the seed only when the warehouse's may differ: a second refresh leaves them
+    out; a changed var (icp.yaml) builds them all again, and so would a view missing from the warehouse."""
+    import json
+    import shutil
+
+    import duckdb
+
+    from dagster_project.dbt_assets import DBT_PROJECT
+    from dagster_project.dbt_unchanged import leave_out
+    from dagster_project.refresh import run_refresh
+
+    home = tmp_path / "home"
+    shutil.copytree(refreshed_home.home, home, symlinks=True)
+    paths = Paths.resolve(home, refreshed_home.landing)
+    manifest = Path(DBT_PROJECT.manifest_path)
+
+    def built() -> set[str]:
+        results = json.loads((paths.dbt_target / "run_results.json").read_text())["results"]
+        return {r["unique_id"].split(".")[2] for r in results}
+
+    assert run_refresh(paths).success
+    assert built() == {"int_reference_date", "account_features", "not_null_int_reference_date_as_of"}
+    config = tmp_path / "icp.yaml"
+    config.write_text("scoring:\n  engagement_half_life_days: 45\n")
+    assert run_refresh(paths, config=config).success
+    assert {"stg_crm__accounts", "int_account_engagement", "country_regions", "account_features"} <= built()
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        view = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'int_account_engagement'").fetchone()[0]
+    assert "/ 45" in view
+    with paths.exported(config):
+        assert leave_out(paths, manifest)
+        with duckdb.connect(str(paths.warehouse)) as con:
+            con.execute("DROP VIEW staging.stg_crm__contacts")
+        assert not leave_out(paths, manifest)
