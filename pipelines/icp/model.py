@@ -297,7 +297,7 @@ def _ranked(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, f
     """The positions (account_id order, like `scores`) of the target accounts, best first: prospects and, with
     win-back on, churned accounts; not bad fits (anti-ICP segments included) nor excluded in icp.yaml; by
     priority_score, then fit_score (both descending), then account_id."""
-    lifecycle = scores["lifecycle"].astype(str)
+    lifecycle = scores["lifecycle"]  # a category: compared by its codes
     wanted = (lifecycle == "prospect") | ((lifecycle == "churned") & cfg.scoring.winback)
     rows = np.flatnonzero((wanted & ~scores["is_bad_fit"]).to_numpy() & _not_excluded(con, cfg, len(scores)))
     priority, fit = scores["priority_score"].to_numpy()[rows], fit_score[rows]
