@@ -27,7 +27,7 @@ from pipelines.ingest import EXTENSIONS, q
 from pipelines.paths import Paths
 
 STAGES = {  # stage -> how its Dagster step keys start
-    "ingest": ("raw__",),
+    "ingest": ("ingest",),
     "dbt": ("icp_dbt_models",),
     "checks": ("marts__account_features", "scoring__target_accounts_published"),
     "scoring": ("icp_model",),
