@@ -101,7 +101,8 @@ def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
 )
 def icp_report(context: AssetExecutionContext) -> MaterializeResult:
     paths = Paths.resolve()
-    report, n_charts = worker.call("pipelines.report.write_live_report", paths, context.run_id, load_config().declared_icp)
+    report, n_charts = worker.call("pipelines.report.write_live_report", paths, context.run_id,
+                                   load_config().declared_icp)
     with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
         segments = markdown_table(con.execute("""
             SELECT segment_label AS segment, kind, n_accounts AS accounts, round(ideal_rate * 100, 1) AS ideal_pct,

@@ -85,7 +85,8 @@ def previous_publication(publications: Path, serving_db: Path, refresh_id: str) 
 def write_live_report(paths: Paths, refresh_id: str, declared: DeclaredICP | None = None) -> tuple[Path, int]:
     """write_report on the home's live publication, compared with the publication before it."""
     db = paths.serving / "icp.duckdb"
-    return write_report(db, paths.reports, refresh_id, declared, previous_publication(paths.publications, db, refresh_id))
+    previous = previous_publication(paths.publications, db, refresh_id)
+    return write_report(db, paths.reports, refresh_id, declared, previous)
 
 
 def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: DeclaredICP | None = None,
