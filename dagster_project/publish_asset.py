@@ -8,7 +8,7 @@ import duckdb
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dagster_project.ingest_assets import ingest
-from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, markdown_table, scoring_key
+from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, markdown_table, metric, scoring_key
 from pipelines import worker
 from pipelines.paths import Paths
 from pipelines.config import load_config
@@ -110,14 +110,13 @@ def icp_report(context: AssetExecutionContext) -> MaterializeResult:
             FROM icp_segments ORDER BY segment_id"""))
         ev = con.execute("SELECT auc, lift_top_vs_bottom, recall_top_30pct FROM model_evaluation").fetchone()
         n_targets = con.execute("SELECT count(*) FROM target_accounts").fetchone()[0]
-    number = lambda v: MetadataValue.float(float("nan") if v is None else float(v))  # noqa: E731
     return MaterializeResult(metadata={
         "report": MetadataValue.path(str(report)),
         "report_url": MetadataValue.url(report.as_uri()),
         "icp_segments": segments,
         "charts": n_charts,
         "target_accounts": n_targets,
-        "backtest_auc": number(ev[0]),
-        "lift_top_vs_bottom": number(ev[1]),
-        "recall_top_30pct": number(ev[2]),
+        "backtest_auc": metric(ev[0]),
+        "lift_top_vs_bottom": metric(ev[1]),
+        "recall_top_30pct": metric(ev[2]),
     })

@@ -32,6 +32,11 @@ def _preview(con, table: str, columns: str, n: int = 10) -> MetadataValue:
     return markdown_table(con.execute(f"SELECT {columns} FROM scoring.{table} LIMIT {n}"))
 
 
+def metric(value: float | None) -> MetadataValue:
+    """A backtest figure as Dagster metadata: NaN when there is none (the backtest was skipped)."""
+    return MetadataValue.float(float("nan") if value is None else float(value))
+
+
 def markdown_table(result) -> MetadataValue:
     """A DuckDB result as a Markdown table (tabulate, as pandas' to_markdown, without loading pandas here)."""
     from tabulate import tabulate
@@ -66,9 +71,9 @@ def icp_model(context: AssetExecutionContext):
         }
     common = {"model_version": result.model_version, "model_kind": result.model_kind}
     metrics = {
-        "backtest_auc": result.backtest_auc if result.backtest_auc is not None else float("nan"),
-        "lift_top_vs_bottom": result.lift_top_vs_bottom if result.lift_top_vs_bottom is not None else float("nan"),
-        "recall_top_30pct": result.recall_top_30pct if result.recall_top_30pct is not None else float("nan"),
+        "backtest_auc": metric(result.backtest_auc),
+        "lift_top_vs_bottom": metric(result.lift_top_vs_bottom),
+        "recall_top_30pct": metric(result.recall_top_30pct),
         "n_test": result.n_test,
     }
     for table in SCORING_TABLES:
