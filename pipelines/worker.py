@@ -1,11 +1,11 @@
 """The refresh's second Python process, where the pandas, scikit-learn, pandera and Great Expectations work runs.
 
 Those libraries (and the chart renderer) cost about 4 cpu-seconds to load. `start` launches the worker when the
-ingest begins; it loads them in a thread of low priority (nice 10), on the CPU that DuckDB's ingest leaves idle:
-ingest at a million accounts took 0.0 to 0.5 s longer for it, against about 2 s at normal priority. (Loaded in
-the refresh's own process, they slowed the ingest by more than they cost: a thread of low priority holding the
-interpreter lock stalls the thread that hands work to DuckDB.) The steps then hand their work over with `call`
-and wait for it; the worker runs one call at a time, with the caller's ICP_ settings, and lives as long as the
+ingest begins; it loads them in a thread of low priority (pipelines/priority.py), on the CPU that DuckDB's ingest
+leaves idle: ingest at a million accounts took 0.0 to 0.5 s longer for it, against about 2 s at normal priority.
+(Loaded in the refresh's own process, they slowed the ingest by more than they cost: a thread of low priority
+holding the interpreter lock stalls the thread that hands work to DuckDB.) The steps then hand their work over with
+`call` and wait for it; the worker runs one call at a time, with the caller's ICP_ settings, and lives as long as the
 process that started it.
 """
 from __future__ import annotations
@@ -17,10 +17,11 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from pipelines.priority import lower_this_thread
+
 # In the order the steps need them: pandera's check, scoring, Great Expectations, the report.
 LIBRARIES = ("pandas", "pandera.pandas", "schemas.account_features", "pipelines.icp.model", "great_expectations",
              "pipelines.quality", "pipelines.report")
-NICENESS = 10
 PREFIX = "ICP_"  # the settings a call carries (pipelines/paths.py, pipelines/config.py)
 
 _pool: ProcessPoolExecutor | None = None
@@ -76,7 +77,7 @@ def _preload() -> None:
     """In the worker: import LIBRARIES and start the chart renderer, in a thread of low priority."""
 
     def load() -> None:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)  # this thread only
+        lower_this_thread()
         for name in LIBRARIES:
             __import__(name)
         from pipelines import charts

@@ -42,3 +42,25 @@ def test_the_worker_ends_with_the_process_that_started_it() -> None:
             return
         time.sleep(0.1)
     pytest.fail(f"the worker {pid} outlived the process that started it")
+
+
+def test_low_priority_is_the_calling_threads_only() -> None:
+    """The worker's library loading and dbt's parse run at nice 10 beside the ingest; the rest of the process
+    keeps its priority."""
+    import threading
+
+    from pipelines.priority import NICENESS, lower_this_thread
+
+    seen: dict[str, int] = {}
+
+    def background() -> None:
+        before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        lower_this_thread()
+        seen["thread"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - before
+
+    thread = threading.Thread(target=background)
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread.start()
+    thread.join()
+    assert seen["thread"] == min(NICENESS, 19 - main)  # 19: the lowest priority there is
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
