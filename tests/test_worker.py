@@ -45,8 +45,8 @@ def test_the_worker_ends_with_the_process_that_started_it() -> None:
 
 
 def test_low_priority_is_the_calling_threads_only() -> None:
-    """The worker's library loading and dbt's parse run at nice 10 beside the ingest; the rest of the process
-    keeps its priority."""
+    """The worker's library loading and dbt's parse run 10 below the refresh's priority beside the ingest; the
+    rest of the process keeps its priority."""
     import threading
 
     from pipelines.priority import NICENESS, lower_this_thread
