@@ -15,12 +15,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NoReturn, Sequence
 
 from pipelines.paths import DBT_PROJECT_DIR, Paths
 from pipelines.priority import lower_this_thread
@@ -183,8 +184,21 @@ def _serve() -> int:
         if manifest is None or loaded != _shape(request):
             return cli()
         result = dbtRunner(manifest=manifest).invoke(request["args"][1:])
-        return 0 if result.success else 2 if result.exception is not None else 1  # dbt's own exit codes
+        _exit(0 if result.success else 2 if result.exception is not None else 1)  # dbt's own exit codes
     return 0
+
+
+def _exit(code: int) -> NoReturn:
+    """End a served command's process without tearing its interpreter down, which only frees dbt's objects (0.7 s
+    after every dbt step at a million accounts): DuckDB's database is closed first (its checkpoint: no WAL is left
+    for the next reader), the logs and the output flushed."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    DuckDBConnectionManager.close_all_connections()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
