@@ -221,11 +221,11 @@ def bench(home: Optional[Path] = HomeOpt,
     paths = Paths.resolve(home)
     report = run_bench(paths.home, [int(s) for s in sizes.split(",")], echo=lambda m: console.print(m, highlight=False))
     table = Table(title="icp bench")
-    for col in ("accounts", "landing MB", "floor s", "refresh s", "x floor", "peak RSS MB", *STAGES,
+    for col in ("accounts", "landing MB", "floor s before/after", "refresh s", "x floor", "peak RSS MB", *STAGES,
                 "cpu probe s before/after"):
         table.add_column(col, justify="right")
     for r in report["sizes"]:
-        table.add_row(f"{r['accounts']:,}", f"{r['landing_mb']:,.0f}", f"{r['floor_seconds']:.1f}",
+        table.add_row(f"{r['accounts']:,}", f"{r['landing_mb']:,.0f}", "{:.1f}/{:.1f}".format(*r["floor_runs_seconds"]),
                       f"{r['refresh_seconds']:.1f}", f"{r['ratio_to_floor']:.1f}", f"{r['peak_rss_mb']:,.0f}",
                       *(f"{r['stages'][s]:.1f}" for s in STAGES), "{:.2f}/{:.2f}".format(*r["cpu_probe_seconds"]))
     out.print(table)
