@@ -41,13 +41,16 @@ STAGES = {  # stage -> how its Dagster step keys start
 class SizeResult:
     accounts: int
     landing_mb: float
-    floor_seconds: float  # the mean of floor_runs_seconds
+    floor_runs_seconds: tuple[float, float]  # just before and just after the refresh
     refresh_seconds: float
     peak_rss_mb: float
     stages: dict[str, float] = field(default_factory=dict)
     success: bool = True
     cpu_probe_seconds: tuple[float, float] = (0.0, 0.0)  # before the first floor, after the second
-    floor_runs_seconds: tuple[float, float] = (0.0, 0.0)  # just before and just after the refresh
+
+    @property
+    def floor_seconds(self) -> float:
+        return sum(self.floor_runs_seconds) / 2
 
     @property
     def ratio_to_floor(self) -> float:
@@ -154,9 +157,9 @@ def measure(bench_dir: Path, accounts: int, echo=print) -> SizeResult:
         echo(out[-2000:])
     echo(f"{accounts:,} accounts: floor again ...")
     after = floor_seconds(landing)
-    return SizeResult(accounts, round(size_mb, 1), round((before + after) / 2, 2), round(seconds, 2),
+    return SizeResult(accounts, round(size_mb, 1), (round(before, 2), round(after, 2)), round(seconds, 2),
                       round(peak / 1e6, 1), {k: round(v, 2) for k, v in stage_seconds(home).items()}, ok,
-                      (round(probe, 2), round(cpu_probe_seconds(), 2)), (round(before, 2), round(after, 2)))
+                      (round(probe, 2), round(cpu_probe_seconds(), 2)))
 
 
 def run_bench(home: Path, sizes: list[int], echo=print) -> dict:
@@ -167,7 +170,8 @@ def run_bench(home: Path, sizes: list[int], echo=print) -> dict:
     report = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
-        "sizes": [{**asdict(r), "ratio_to_floor": round(r.ratio_to_floor, 2)} for r in results],
+        "sizes": [{**asdict(r), "floor_seconds": round(r.floor_seconds, 2),
+                   "ratio_to_floor": round(r.ratio_to_floor, 2)} for r in results],
         "fixed_overhead_seconds": overhead.refresh_seconds,
         "fixed_overhead_cpu_probe_seconds": overhead.cpu_probe_seconds,
         "fixed_overhead_stages": overhead.stages,
