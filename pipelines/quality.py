@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.config import load_config
 from pipelines.paths import Paths
 from pipelines.warehouse import frame, warehouse
 
@@ -34,14 +35,20 @@ FRAMES = {
 
 
 def check_account_features(paths: Paths) -> tuple[int, list[str]]:
-    """The rows of account_features, and its failures of the pandera schema (schemas/account_features.py)."""
+    """The rows of account_features, and its failures of the pandera schema (schemas/account_features.py). The
+    scoring inputs are read ahead meanwhile, for the scoring that follows a check that passed
+    (pipelines/icp/inputs.py)."""
+    from pipelines.icp import inputs
     from schemas.account_features import ACCOUNT_FEATURES, validate_account_features
 
-    with warehouse(paths, read_only=True) as con:
+    with warehouse(paths, read_only=True) as con, inputs.read_ahead(con, paths, load_config().model.size_bins):
         # Only the columns the schema checks are loaded into pandas.
         features = frame(con, f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM scoring.account_features",
                          arrow_strings=True)
-    return len(features), validate_account_features(features)
+        failures = validate_account_features(features)
+    if failures:
+        inputs.discard()
+    return len(features), failures
 
 
 def check_published_tables(paths: Paths) -> QualityReport:

@@ -17,7 +17,8 @@ from threadpoolctl import threadpool_limits
 
 from pipelines.config import Config
 from pipelines.icp import backtest as bt
-from pipelines.icp.attributes import FEATURES, Encoding, LevelCodes, learn_encoding, level_codes, supervised_edges
+from pipelines.icp.attributes import FEATURES, Encoding, LevelCodes, level_codes, supervised_edges
+from pipelines.icp.inputs import ScoringInputs, read_inputs
 from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, distinct_rows, fit_declared,
                                      fit_design, score, scores_query, write_scorecard)
@@ -25,15 +26,6 @@ from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
 from pipelines.icp.run import IcpResult
 from pipelines.ingest import q
 from pipelines.publish import write_scoring_table
-from pipelines.warehouse import frame
-
-# What the models need in pandas, in account_id order (ids, names, domains, owners and technologies stay in DuckDB;
-# the attribute levels come as integer codes, pipelines/icp/attributes.py).
-FEATURE_COLUMNS = """industry, employee_count, annual_revenue, region, lead_source, lifecycle,
-    customer_since, is_churned, tenure_months, months_to_churn,
-    current_mrr, current_arr, mrr_12m_ago, lifetime_paid_revenue, expansion_revenue, expansion_won_amount,
-    subscriptions, invoices, paid_share, uncollectible_invoices, tickets, tickets_per_month, won_deals, lost_deals,
-    won_amount, first_won_date, last_closed_at, open_opportunities, engagement_points, as_of"""
 
 
 @dataclass
@@ -174,16 +166,18 @@ def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: p
 # holds in the worker thread too.
 @threadpool_limits.wrap(limits=1)
 def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scored_at: datetime,
-              previous: Path | None = None) -> IcpResult:
+              previous: Path | None = None, inputs: ScoringInputs | None = None) -> IcpResult:
     """Learn the ICP and write every scoring table, in its published shape, to the catalog `scoring`. `con` is
-    the build database (after dbt); `previous` is the live publication's database, for the targets' previous ranks."""
+    the build database (after dbt); `previous` is the live publication's database, for the targets' previous ranks;
+    `inputs` are what read_inputs would read from `con`, when they were read ahead (pipelines/icp/inputs.py)."""
     warnings: list[str] = []
-    features = frame(con, f"SELECT {FEATURE_COLUMNS} FROM {FEATURES} ORDER BY account_id")
+    inputs = inputs or read_inputs(con, cfg.model.size_bins)
+    features = inputs.features
     as_of = pd.Timestamp(features["as_of"].max()) if len(features) else pd.Timestamp(scored_at)
     customers = is_customer(features)
     labels = label_customers(features[customers], cfg)
     y = _training_labels(features, labels, cfg)
-    enc = _supervised(learn_encoding(con, cfg.model.size_bins), features, y.segment, cfg)
+    enc = _supervised(inputs.encoding, features, y.segment, cfg)
     codes = level_codes(con, enc, declared_size_rule(cfg.declared_icp))  # rows in features' order
     # The segment tree and the backtest fit in scikit-learn (numpy, mostly outside the GIL) in a worker thread:
     # the tree while the scorecard is fitted, the backtest while DuckDB writes the tables.

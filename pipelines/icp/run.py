@@ -32,8 +32,11 @@ class IcpResult:
 
 def score_home(paths: Paths, cfg: Config, refresh_id: str, scored_at: datetime,
                previous: Path | None = None) -> IcpResult:
-    """Learn the ICP and write the scoring tables in the home's warehouse (pipelines.icp.model.build_icp)."""
+    """Learn the ICP and write the scoring tables in the home's warehouse (pipelines.icp.model.build_icp), from the
+    inputs the check of account_features read ahead when there are some (pipelines/icp/inputs.py)."""
+    from pipelines.icp import inputs
     from pipelines.icp.model import build_icp
 
+    ahead = inputs.take(paths, cfg.model.size_bins)  # before this connection opens the scoring file for writing
     with warehouse(paths) as con:
-        return build_icp(con, cfg, refresh_id, scored_at, previous)
+        return build_icp(con, cfg, refresh_id, scored_at, previous, ahead)
