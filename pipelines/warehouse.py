@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 import duckdb
@@ -51,10 +52,15 @@ def _attach_scoring(con: duckdb.DuckDBPyConnection, paths: Paths, read_only: boo
     con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING}")
 
 
+def scoring_files(paths: Paths) -> tuple[Path, Path]:
+    """The scoring file and its write-ahead log."""
+    return paths.scoring_db, paths.scoring_db.with_name(paths.scoring_db.name + ".wal")
+
+
 def discard_scoring(paths: Paths) -> None:
     """Remove the scoring file (no connection may hold it); publish.start_scoring_file starts the refresh's."""
-    paths.scoring_db.unlink(missing_ok=True)
-    paths.scoring_db.with_name(paths.scoring_db.name + ".wal").unlink(missing_ok=True)
+    for file in scoring_files(paths):
+        file.unlink(missing_ok=True)
 
 
 def frame(con: duckdb.DuckDBPyConnection, sql: str, categories: Iterable[str] = (),

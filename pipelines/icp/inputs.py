@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import duckdb
@@ -18,7 +19,7 @@ import pandas as pd
 
 from pipelines.icp.attributes import FEATURES, Encoding, learn_encoding
 from pipelines.paths import Paths
-from pipelines.warehouse import frame
+from pipelines.warehouse import frame, scoring_files
 
 # What the models need in pandas, in account_id order (ids, names, domains, owners and technologies stay in DuckDB;
 # the attribute levels come as integer codes, pipelines/icp/attributes.py).
@@ -45,10 +46,16 @@ _kept: tuple[tuple, ScoringInputs] | None = None  # one refresh's inputs at most
 
 
 def _source(paths: Paths, size_bins: int) -> tuple:
-    """What inputs are read from: the scoring file (and its write-ahead log) as it is now, and the size bands."""
-    files = (paths.scoring_db, paths.scoring_db.with_name(paths.scoring_db.name + ".wal"))
-    return (str(paths.scoring_db.resolve()), size_bins,
-            *((f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else None for f in files))
+    """What inputs are read from: the scoring file and its write-ahead log as they are now (None for one that is
+    absent), and the size bands."""
+    def stamp(file: Path) -> tuple[int, int] | None:
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
+
+    return str(paths.scoring_db.resolve()), size_bins, *(stamp(f) for f in scoring_files(paths))
 
 
 @contextmanager
@@ -81,7 +88,7 @@ def take(paths: Paths, size_bins: int) -> ScoringInputs | None:
     """The inputs read ahead from this home's scoring file as it is now, if any (each reading is taken once)."""
     global _kept
     kept, _kept = _kept, None
-    if kept is None or not paths.scoring_db.exists() or kept[0] != _source(paths, size_bins):
+    if kept is None or kept[0] != _source(paths, size_bins):
         return None
     return kept[1]
 
