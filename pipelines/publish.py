@@ -12,7 +12,8 @@ checks of what gets published run), into the partial publication that `publish` 
 
 target_accounts_history grows by a target list per refresh (800k rows a night at a million accounts). The scoring
 file therefore starts as a copy of the live publication's file with only that table kept (`start_scoring_file`),
-and `publish` appends this refresh's rows to it: the history is copied as file blocks too, not written again.
+and `publish` appends this refresh's rows to it: the history is copied as file blocks too, not written again. Its
+Parquet is likewise the live publication's file with this refresh's row groups appended (pipelines/parquet_append.py).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import parquet_append
 from pipelines.ingest import ident, q
 from pipelines.paths import Paths
 from pipelines.warehouse import SCORING, discard_scoring
@@ -141,6 +143,28 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, schema: str, table: str, publ
                 f"(FORMAT parquet)")
 
 
+def _append_history_parquet(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path, refresh_id: str,
+                            rows: int) -> bool:
+    """Write the history's Parquet into the partial publication `tmp` as the live one's (`previous`) with this
+    refresh's rows appended (pipelines/parquet_append.py), not the whole history again. False, with nothing
+    written, when that cannot be done (no such file, another schema, or not `rows` rows in all)."""
+    live = previous / "parquet" / f"{HISTORY}.parquet"
+    if not live.exists():
+        return False
+    new, out = tmp / "parquet" / f".{HISTORY}.new.parquet", tmp / "parquet" / f"{HISTORY}.parquet"
+    con.execute(f"COPY (SELECT * FROM pub.main.{HISTORY} WHERE refresh_id = {q(refresh_id)}) TO {q(str(new))} "
+                f"(FORMAT parquet)")
+    try:
+        if not parquet_append.append(live, new, out):
+            return False
+    finally:
+        new.unlink()
+    if con.execute(f"SELECT count(*) FROM read_parquet({q(str(out))})").fetchone()[0] != rows:
+        out.unlink()
+        return False
+    return True
+
+
 def export_ahead(paths: Paths, refresh_id: str) -> list[str]:
     """Write every table of the scoring file (but the history, which `publish` completes) as Parquet into the
     refresh's partial publication, before `publish` runs (which then writes only the other tables). Returns the
@@ -198,7 +222,9 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
             con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {conformed(table, source)}")
         tables = {t: con.execute(f"SELECT count(*) FROM pub.main.{ident(t)}").fetchone()[0] for t in _tables(con)}
         for table in sorted(tables.keys() - set(ahead)):
-            _write_parquet(con, "pub.main", table, tmp)
+            if not (table == HISTORY and previous and _append_history_parquet(con, previous, tmp, refresh_id,
+                                                                               tables[HISTORY])):
+                _write_parquet(con, "pub.main", table, tmp)
         problems = check_publication(con, "pub")
         if problems:
             raise PublishError("the new publication breaks the serving contract: " + "; ".join(problems))
@@ -242,14 +268,19 @@ def _append_history(con: duckdb.DuckDBPyConnection, has_previous: bool, refresh_
     exists = con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE database_name = {q(SCORING)} "
                          f"AND table_name = {q(HISTORY)}").fetchone()[0]
     if has_previous and exists:
-        con.execute(f"DELETE FROM {table} WHERE refresh_id NOT IN (SELECT refresh_id FROM prev.refreshes)")
-        same = con.execute(f"SELECT (SELECT count(DISTINCT refresh_id) FROM {table}) = "
-                           f"(SELECT count(DISTINCT refresh_id) FROM prev.{HISTORY})").fetchone()[0]
-        if same:
+        kept = _refresh_ids(con, table)
+        unpublished = kept - _refresh_ids(con, "prev.refreshes")
+        if unpublished:  # a DELETE that scans the whole history only when it has something to remove
+            con.execute(f"DELETE FROM {table} WHERE refresh_id IN ({', '.join(q(r) for r in sorted(unpublished))})")
+        if kept - unpublished == _refresh_ids(con, f"prev.{HISTORY}"):
             con.execute(f"INSERT INTO {table} BY NAME {conformed(HISTORY, new_history)}")
             return
     history = f"SELECT * FROM prev.{HISTORY} UNION ALL " if has_previous else ""
     con.execute(f"CREATE OR REPLACE TABLE {table} AS {conformed(HISTORY, history + new_history)}")
+
+
+def _refresh_ids(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f"SELECT DISTINCT refresh_id FROM {table}").fetchall()}
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -51,6 +51,14 @@ def _history(db: Path) -> dict[str, int]:
         return dict(con.execute("SELECT refresh_id, count(*) FROM target_accounts_history GROUP BY ALL").fetchall())
 
 
+def _parquet_history(paths: Paths) -> dict[str, int]:
+    """Rows of target_accounts_history per refresh, in the live publication's Parquet."""
+    with duckdb.connect() as con:
+        return dict(con.execute(f"SELECT refresh_id, count(*) FROM "
+                                f"'{paths.serving / 'parquet' / 'target_accounts_history.parquet'}' GROUP BY ALL"
+                                ).fetchall())
+
+
 def test_readers_never_fail_during_a_refresh(refreshed_home: Paths, tmp_path: Path) -> None:
     paths = _home_copy(refreshed_home, tmp_path)
     before = _publication_state(paths)
@@ -171,7 +179,9 @@ def test_parquet_written_ahead_is_published_only_from_the_scoring_file_it_read(r
 def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshed_home: Paths,
                                                                         tmp_path: Path) -> None:
     """The scoring file starts with the live publication's history only; publish appends the refresh's target list,
-    drops the rows of a refresh that was never published, and writes the history whole when the file lacks it."""
+    drops the rows of a refresh that was never published, and writes the history whole when the file lacks it. The
+    history's Parquet holds the same rows: the live file's with the refresh's appended, or written whole when the
+    live publication has none."""
     from datetime import datetime
 
     from pipelines.publish import publish, start_scoring_file
@@ -197,7 +207,11 @@ def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshe
         return _history(paths.serving / "icp.duckdb")
 
     second = publish_as("second")
-    assert second == {**live, "second": n_targets}
+    assert second == {**live, "second": n_targets} == _parquet_history(paths)
     with warehouse(paths) as con:
         con.execute("DROP TABLE scoring.target_accounts_history")  # a scoring file started anew
-    assert publish_as("third") == {**second, "third": n_targets}
+    third = publish_as("third")
+    assert third == {**second, "third": n_targets} == _parquet_history(paths)
+    (paths.serving / "parquet" / "target_accounts_history.parquet").unlink()  # nothing to append to
+    assert publish_as("fourth") == {**third, "fourth": n_targets} == _parquet_history(paths)
+    assert not list((paths.serving / "parquet").glob(".*"))
