@@ -48,31 +48,15 @@ def append(base: Path, extra: Path, out: Path) -> bool:
         groups.append(group)
     _set(base_meta, NUM_ROWS, _field(base_meta, NUM_ROWS) + _field(extra_meta, NUM_ROWS))
     footer = _encode_struct(base_meta)
-    with open(out, "wb") as dst:
-        with open(base, "rb") as src:
-            _copy(src, dst, base_end)
-        with open(extra, "rb") as src:
-            src.seek(len(MAGIC))
-            _copy(src, dst, extra_end - len(MAGIC))
-        dst.write(footer + struct.pack("<I", len(footer)) + MAGIC)
+    with open(extra, "rb") as src:  # one refresh's rows: small beside the base
+        src.seek(len(MAGIC))
+        groups_bytes = src.read(extra_end - len(MAGIC))
+    shutil.copyfile(base, out)  # copied by the kernel
+    with open(out, "r+b") as dst:
+        dst.truncate(base_end)
+        dst.seek(base_end)
+        dst.write(groups_bytes + footer + struct.pack("<I", len(footer)) + MAGIC)
     return True
-
-
-def _copy(src, dst, length: int) -> None:
-    shutil.copyfileobj(_Limited(src, length), dst, 1 << 20)
-
-
-class _Limited:
-    """The next `length` bytes of a file, for shutil.copyfileobj."""
-
-    def __init__(self, fh, length: int) -> None:
-        self.fh, self.left = fh, length
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.left if n < 0 else min(n, self.left)
-        data = self.fh.read(n)
-        self.left -= len(data)
-        return data
 
 
 def _footer(path: Path) -> tuple[list, int]:
