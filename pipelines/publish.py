@@ -139,8 +139,12 @@ def _file_stamp(path: Path) -> list[int]:
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, schema: str, table: str, publication: Path) -> None:
-    con.execute(f"COPY {schema}.{ident(table)} TO {q(str(publication / 'parquet' / (table + '.parquet')))} "
-                f"(FORMAT parquet)")
+    _copy_parquet(con, f"{schema}.{ident(table)}", publication / "parquet" / f"{table}.parquet")
+
+
+def _copy_parquet(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> None:
+    """Write `source` (a table, or a query in parentheses) as the Parquet file `path`."""
+    con.execute(f"COPY {source} TO {q(str(path))} (FORMAT parquet)")
 
 
 def _append_history_parquet(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path, refresh_id: str,
@@ -152,8 +156,7 @@ def _append_history_parquet(con: duckdb.DuckDBPyConnection, previous: Path, tmp:
     if not live.exists():
         return False
     new, out = tmp / "parquet" / f".{HISTORY}.new.parquet", tmp / "parquet" / f"{HISTORY}.parquet"
-    con.execute(f"COPY (SELECT * FROM pub.main.{HISTORY} WHERE refresh_id = {q(refresh_id)}) TO {q(str(new))} "
-                f"(FORMAT parquet)")
+    _copy_parquet(con, f"(SELECT * FROM pub.main.{HISTORY} WHERE refresh_id = {q(refresh_id)})", new)
     try:
         if not parquet_append.append(live, new, out):
             return False

@@ -45,6 +45,7 @@ def test_appended_rows_read_as_both_files_in_order(tmp_path: Path) -> None:
     assert con.execute(f"SELECT count(*) FROM '{out}' {day_two}").fetchone() == \
         con.execute(f"SELECT count(*) FROM ({both}) {day_two}").fetchone()
 
+
 @pytest.mark.parametrize("extra_sql", [
     "SELECT 'r2' AS refresh_id, 1 AS rank",  # other columns
     ROWS.replace("i AS rank", "CAST(i AS INTEGER) AS rank").format(n=2, start=0, count=10),  # another type
