@@ -15,7 +15,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from pipelines.config import DeclaredICP
@@ -66,19 +65,55 @@ def combine(cards: list[Scorecard]) -> Scorecard:
                      n_train=max(c.n_train for c in cards))
 
 
-def fit_design(X: sparse.csr_matrix, categories: list[np.ndarray], y: np.ndarray, enc: Encoding,
-               regularisation: float, seed: int, weight: np.ndarray | None = None) -> Scorecard:
-    """Logistic regression on a one-hot design (columns grouped as `categories`, one block per group), each row
-    standing for `weight` accounts (one when None); each group's points are centred on the training mean."""
-    model = LogisticRegression(C=regularisation, max_iter=2000, random_state=seed)
-    model.fit(X, y, sample_weight=weight)
-    coef = model.coef_[0]
-    weight = np.ones(X.shape[0]) if weight is None else weight
-    counts = np.asarray(X.T @ weight).ravel() / max(weight.sum(), 1)
-    rows, defaults, intercept, start = [], {}, float(model.intercept_[0]), 0
-    for g, cats in zip(enc.groups, categories):
-        w, freq = coef[start:start + len(cats)], counts[start:start + len(cats)]
-        start += len(cats)
+@dataclass(frozen=True)
+class Design:
+    """Some accounts as the regressions see them: per attribute group, the levels those accounts have
+    (`categories`, in level order) and each account's level among them (`columns`, an index into its group's)."""
+
+    columns: np.ndarray           # (accounts, groups) int32
+    categories: list[np.ndarray]  # per group, the labels of its levels
+
+
+def contrasts(k: int) -> np.ndarray:
+    """An orthonormal basis (k x k-1) of the coefficient vectors over k levels that sum to zero (Helmert's
+    contrasts, normalised)."""
+    basis = np.zeros((k, max(k - 1, 0)))
+    for j in range(1, k):
+        basis[:j, j - 1] = 1.0
+        basis[j, j - 1] = -j
+        basis[:, j - 1] /= np.sqrt(j * (j + 1))
+    return basis
+
+
+def fit_design(d: Design, y: np.ndarray, enc: Encoding, regularisation: float, seed: int,
+               weight: np.ndarray | None = None) -> Scorecard:
+    """L2-penalised logistic regression with a coefficient per level of every group, each row standing for `weight`
+    accounts (one when None); each group's points are centred on the training mean.
+
+    At the optimum a group's coefficients sum to zero: adding a constant to them and its opposite to the intercept
+    leaves the loss as it is and only changes the penalty. So the fit runs over sum-to-zero contrasts in an
+    orthonormal basis, where the penalty is the same: the same optimum, without the flat directions of a one-hot
+    design. Newton's method reaches it in a few steps (lbfgs on the one-hot design stopped up to 0.5 log-odds away
+    at its default tolerance)."""
+    weight = np.ones(len(y)) if weight is None else weight
+    bases = [contrasts(len(cats)) for cats in d.categories]
+    X = np.empty((len(y), sum(basis.shape[1] for basis in bases)))
+    start = 0
+    for j, basis in enumerate(bases):
+        np.take(basis, d.columns[:, j], axis=0, out=X[:, start:start + basis.shape[1]])
+        start += basis.shape[1]
+    if X.shape[1]:
+        model = LogisticRegression(C=regularisation, solver="newton-cholesky", tol=1e-6, random_state=seed)
+        model.fit(X, y, sample_weight=weight)
+        theta, intercept = model.coef_[0], float(model.intercept_[0])
+    else:  # every account has the same levels: the intercept alone
+        share = float(np.average(y, weights=weight))
+        theta, intercept = np.zeros(0), float(np.log(share / (1 - share)))
+    rows, defaults, start = [], {}, 0
+    for j, (g, cats, basis) in enumerate(zip(enc.groups, d.categories, bases)):
+        w = basis @ theta[start:start + basis.shape[1]]
+        start += basis.shape[1]
+        freq = np.bincount(d.columns[:, j], weights=weight, minlength=len(cats)) / max(weight.sum(), 1)
         mean = float((w * freq).sum())
         intercept += mean
         defaults[g] = -mean
@@ -101,24 +136,20 @@ def distinct_rows(codes: LevelCodes, enc: Encoding, rows: np.ndarray, y: np.ndar
     return rows[first], y[first], weight.astype(float)
 
 
-def design(codes: LevelCodes, enc: Encoding, rows: np.ndarray) -> tuple[sparse.csr_matrix, list[np.ndarray]]:
-    """The one-hot design of the accounts at positions `rows`: per attribute group, one 0/1 column for each
-    level those accounts have (in level order), and the labels of those columns. Every row has exactly one
-    1 per group, so the sparse matrix is written down directly."""
+def design(codes: LevelCodes, enc: Encoding, rows: np.ndarray) -> Design:
+    """The design of the accounts at positions `rows`: per attribute group, the levels those accounts have and
+    each account's level among them."""
     levels = codes.of(enc.groups, rows)
-    n, k = levels.shape
-    indices = np.empty((n, k), dtype=np.int32)  # row i's 1s: one column per group
-    categories, offset = [], 0
+    columns = np.empty(levels.shape, dtype=np.int32)
+    categories = []
     for j, g in enumerate(enc.groups):
         labels = codes.labels[g]
         present = np.flatnonzero(np.bincount(levels[:, j], minlength=len(labels)))
-        column = np.full(len(labels), -1, dtype=np.int32)
-        column[present] = offset + np.arange(len(present), dtype=np.int32)
-        indices[:, j] = column[levels[:, j]]
+        index = np.full(len(labels), -1, dtype=np.int32)
+        index[present] = np.arange(len(present), dtype=np.int32)
+        columns[:, j] = index[levels[:, j]]
         categories.append(np.asarray([labels[i] for i in present], dtype=object))
-        offset += len(present)
-    indptr = np.arange(n + 1, dtype=np.int64) * k
-    return sparse.csr_matrix((np.ones(n * k), indices.ravel(), indptr), shape=(n, offset)), categories
+    return Design(columns, categories)
 
 
 def fit_declared(declared: DeclaredICP, enc: Encoding) -> Scorecard:
