@@ -97,11 +97,7 @@ def fit_design(d: Design, y: np.ndarray, enc: Encoding, regularisation: float, s
     at its default tolerance)."""
     weight = np.ones(len(y)) if weight is None else weight
     bases = [contrasts(len(cats)) for cats in d.categories]
-    X = np.empty((len(y), sum(basis.shape[1] for basis in bases)))
-    start = 0
-    for j, basis in enumerate(bases):
-        np.take(basis, d.columns[:, j], axis=0, out=X[:, start:start + basis.shape[1]])
-        start += basis.shape[1]
+    X = _in_contrasts(d, bases)
     if X.shape[1]:
         model = LogisticRegression(C=regularisation, solver="newton-cholesky", tol=1e-6, random_state=seed)
         model.fit(X, y, sample_weight=weight)
@@ -120,6 +116,16 @@ def fit_design(d: Design, y: np.ndarray, enc: Encoding, regularisation: float, s
         rows += [(g, str(c), float(v - mean)) for c, v in zip(cats, w)]
     points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
     return Scorecard("learned", enc, points, defaults, intercept, n_train=int(weight.sum()))
+
+
+def _in_contrasts(d: Design, bases: list[np.ndarray]) -> np.ndarray:
+    """The design's accounts as rows of their levels' contrasts, one block of columns per group (`bases`)."""
+    X = np.empty((len(d.columns), sum(basis.shape[1] for basis in bases)))
+    start = 0
+    for j, basis in enumerate(bases):
+        np.take(basis, d.columns[:, j], axis=0, out=X[:, start:start + basis.shape[1]])
+        start += basis.shape[1]
+    return X
 
 
 def distinct_rows(codes: LevelCodes, enc: Encoding, rows: np.ndarray, y: np.ndarray
