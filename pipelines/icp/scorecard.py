@@ -105,10 +105,10 @@ def fit_design(d: Design, y: np.ndarray, enc: Encoding, regularisation: float, s
     else:  # every account has the same levels: the intercept alone
         share = float(np.average(y, weights=weight))
         theta, intercept = np.zeros(0), float(np.log(share / (1 - share)))
-    rows, defaults, start = [], {}, 0
-    for j, (g, cats, basis) in enumerate(zip(enc.groups, d.categories, bases)):
-        w = basis @ theta[start:start + basis.shape[1]]
-        start += basis.shape[1]
+    blocks = np.split(theta, np.cumsum([basis.shape[1] for basis in bases])[:-1])  # each group's contrasts
+    rows, defaults = [], {}
+    for j, (g, cats, basis, block) in enumerate(zip(enc.groups, d.categories, bases, blocks)):
+        w = basis @ block
         freq = np.bincount(d.columns[:, j], weights=weight, minlength=len(cats)) / max(weight.sum(), 1)
         mean = float((w * freq).sum())
         intercept += mean
@@ -120,11 +120,10 @@ def fit_design(d: Design, y: np.ndarray, enc: Encoding, regularisation: float, s
 
 def _in_contrasts(d: Design, bases: list[np.ndarray]) -> np.ndarray:
     """The design's accounts as rows of their levels' contrasts, one block of columns per group (`bases`)."""
-    X = np.empty((len(d.columns), sum(basis.shape[1] for basis in bases)))
-    start = 0
-    for j, basis in enumerate(bases):
-        np.take(basis, d.columns[:, j], axis=0, out=X[:, start:start + basis.shape[1]])
-        start += basis.shape[1]
+    ends = np.cumsum([basis.shape[1] for basis in bases])
+    X = np.empty((len(d.columns), ends[-1] if len(ends) else 0))
+    for j, (basis, end) in enumerate(zip(bases, ends)):
+        np.take(basis, d.columns[:, j], axis=0, out=X[:, end - basis.shape[1]:end])
     return X
 
 
