@@ -76,7 +76,7 @@ def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label(
     codes = level_codes(con, ENC)
     d = design(codes, ENC, np.arange(len(codes.codes)))
     y = con.execute("SELECT ideal FROM scoring.account_features ORDER BY account_id").df()["ideal"].to_numpy(int)
-    card = fit_design(d, y, ENC, regularisation=1.0, seed=0)
+    card = fit_design(d, y, ENC, regularisation=1.0)
     fit = score(card, codes)
     con.execute(f"CREATE TABLE fit AS {scores_query(con, fit, codes)}")
     scored = con.execute("SELECT f.account_id, fit_score, reasons, ideal FROM fit JOIN scoring.account_features f "
@@ -90,7 +90,7 @@ def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label(
     for reasons, score_ in scored[["reasons", "fit_score"]].itertuples(index=False):
         numbers = [int(n) for n in re.findall(r"\(([+-]\d+)\)", reasons)] + [int(reasons.rsplit("baseline ", 1)[1])]
         assert sum(numbers) == math.floor(score_ + 0.5), reasons  # the reasons text adds up to the score
-    assert card.version == fit_design(d, y, ENC, 1.0, 0).version  # deterministic
+    assert card.version == fit_design(d, y, ENC, 1.0).version  # deterministic
 
 
 def test_fit_on_distinct_patterns_equals_the_fit_on_every_account() -> None:
@@ -100,8 +100,8 @@ def test_fit_on_distinct_patterns_equals_the_fit_on_every_account() -> None:
     y = (codes.codes[:, 0] == 0).astype(int) ^ (everyone % 7 == 0)  # mostly the industry, with some noise
     rows, labels, weight = distinct_rows(codes, ENC, everyone, y)
     assert len(rows) < len(everyone) and weight.sum() == len(everyone)
-    full = fit_design(design(codes, ENC, everyone), y, ENC, 1.0, 0)
-    reduced = fit_design(design(codes, ENC, rows), labels, ENC, 1.0, 0, weight)
+    full = fit_design(design(codes, ENC, everyone), y, ENC, 1.0)
+    reduced = fit_design(design(codes, ENC, rows), labels, ENC, 1.0, weight)
     assert reduced.n_train == full.n_train == len(everyone)
     merged = full.points.merge(reduced.points, on=["grp", "level"])
     assert len(merged) == len(full.points) and np.allclose(merged["raw_x"], merged["raw_y"], atol=1e-5)
@@ -118,14 +118,14 @@ def test_the_fit_reaches_the_optimum_of_the_one_hot_regression() -> None:
     everyone = np.arange(len(codes.codes))
     y = (codes.codes[:, 0] == 0).astype(int) ^ (everyone % 7 == 0)
     d = design(codes, ENC, everyone)
-    fit = score(fit_design(d, y, ENC, 1.0, 0), codes)
+    fit = score(fit_design(d, y, ENC, 1.0), codes)
     onehot = sparse.hstack([sparse.csr_matrix(np.eye(len(c))[d.columns[:, j]]) for j, c in enumerate(d.categories)])
     optimum = LogisticRegression(C=1.0, tol=1e-12, max_iter=100_000).fit(onehot, y)
     assert np.allclose(fit.intercept + fit.raw, optimum.decision_function(onehot), atol=1e-4)
 
     same = np.flatnonzero((codes.codes == codes.codes[0]).all(axis=1))
     labels = (np.arange(len(same)) % 3 == 0).astype(int)
-    card = fit_design(design(codes, ENC, same), labels, ENC, 1.0, 0)
+    card = fit_design(design(codes, ENC, same), labels, ENC, 1.0)
     assert len(same) >= 3 and (card.points["raw"] == 0).all()
     assert card.intercept == pytest.approx(math.log(labels.mean() / (1 - labels.mean())))
 

@@ -104,7 +104,7 @@ def _two_part(codes: LevelCodes, ideal: pd.Series, win: pd.Series, enc: Encoding
 def _fit_learned_on(codes: LevelCodes, y: pd.Series, enc: Encoding, cfg: Config) -> Scorecard:
     """Fit the learned scorecard on the labelled accounts `y` (indexed by position in account_id order)."""
     rows, labels, weight = distinct_rows(codes, enc, y.index.to_numpy(), y.to_numpy(dtype=int))
-    return fit_design(design(codes, enc, rows), labels, enc, cfg.model.regularisation, cfg.model.seed, weight)
+    return fit_design(design(codes, enc, rows), labels, enc, cfg.model.regularisation, weight)
 
 
 def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: pd.DataFrame, enc: Encoding,

@@ -85,7 +85,7 @@ def contrasts(k: int) -> np.ndarray:
     return basis
 
 
-def fit_design(d: Design, y: np.ndarray, enc: Encoding, regularisation: float, seed: int,
+def fit_design(d: Design, y: np.ndarray, enc: Encoding, regularisation: float,
                weight: np.ndarray | None = None) -> Scorecard:
     """L2-penalised logistic regression with a coefficient per level of every group, each row standing for `weight`
     accounts (one when None); each group's points are centred on the training mean.
@@ -94,12 +94,12 @@ def fit_design(d: Design, y: np.ndarray, enc: Encoding, regularisation: float, s
     leaves the loss as it is and only changes the penalty. So the fit runs over sum-to-zero contrasts in an
     orthonormal basis, where the penalty is the same: the same optimum, without the flat directions of a one-hot
     design. Newton's method reaches it in a few steps (lbfgs on the one-hot design stopped up to 0.5 log-odds away
-    at its default tolerance)."""
+    at its default tolerance), and draws nothing at random: the fit takes no seed."""
     weight = np.ones(len(y)) if weight is None else weight
     bases = [contrasts(len(cats)) for cats in d.categories]
     X = _in_contrasts(d, bases)
     if X.shape[1]:
-        model = LogisticRegression(C=regularisation, solver="newton-cholesky", tol=1e-6, random_state=seed)
+        model = LogisticRegression(C=regularisation, solver="newton-cholesky", tol=1e-6)
         model.fit(X, y, sample_weight=weight)
         theta, intercept = model.coef_[0], float(model.intercept_[0])
     else:  # every account has the same levels: the intercept alone
