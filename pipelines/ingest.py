@@ -139,14 +139,23 @@ def _problem(col: Column, v: str, p: str) -> str:
     return f"CASE {whens} END"
 
 
+def _kept(entity: Entity) -> str:
+    """SQL: `checked` with every optional value that has a problem nulled in its p_<col>, so that nothing computed
+    after this step (rules, amounts in USD, anything dbt derives) sees a value the contract nulls."""
+    nullable = [c for c in entity.columns if not c.required and _can_fail(c)]
+    if not nullable:
+        return "SELECT * FROM checked"
+    nulled = ", ".join(f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {ident('p_' + c.name)} END "
+                       f"AS {ident('p_' + c.name)}" for c in nullable)
+    return f"SELECT * REPLACE ({nulled}) FROM checked"
+
+
 def _raw_values(entity: Entity) -> list[str]:
-    """SQL: the raw.<table> columns from a checked row (p_<col> parsed, e_<col> its problem, __rate to USD):
-    optional values with a problem nulled, currency upper case (USD when absent), amounts also in USD."""
+    """SQL: the raw.<table> columns from a kept row (p_<col> parsed, problems nulled; __rate to USD):
+    currency upper case (USD when absent), amounts also in USD."""
     cols = []
     for c in entity.columns:
         value = ident("p_" + c.name)
-        if not c.required:
-            value = f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {value} END"
         if c.name == "currency":
             value = f"upper(coalesce({value}, 'USD'))"
         cols.append(f"{value} AS {ident(c.name)}")
@@ -392,8 +401,9 @@ class Ingestor:
         it keeps nulled in `__nulled`, and, on rows with either, the record as landed in `__raw_record`."""
         return f"""
             WITH checked AS ({_checked(entity)}),
+            kept AS ({_kept(entity)}),
             judged AS (SELECT *, {_row_rules(entity)} AS __rejected
-                       FROM (SELECT *, {self._fx_rate(entity)} AS __rate FROM checked)),
+                       FROM (SELECT *, {self._fx_rate(entity)} AS __rate FROM kept)),
             noted AS (SELECT *, {_nulled(entity)} AS __nulled FROM judged)
             SELECT {', '.join(_raw_values(entity))}, __row AS _row_number, __file_order,
                    __rejected, __nulled,

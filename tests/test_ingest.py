@@ -267,3 +267,22 @@ def test_a_rate_file_that_lists_usd_repeats_no_row(tmp_path: Path) -> None:
     ingest_all(con, landing, "r")
     assert con.execute("SELECT opportunity_id, amount_usd FROM raw.crm_opportunities ORDER BY 1").fetchall() == [
         ("O1", 10.0), ("O2", 10.0), ("O3", 11.0)]
+
+
+def test_a_nulled_value_is_null_in_every_column_derived_from_it(tmp_path: Path) -> None:
+    """A negative opportunity amount is nulled, and so is its USD amount (no longer computed from the bad value);
+    a rate missing for such a row does not reject it, since it has no amount to convert."""
+    landing = tmp_path / "landing"
+    (landing / "crm").mkdir(parents=True)
+    (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\nA1,Acme,2026-01-01\n")
+    (landing / "crm" / "opportunities.csv").write_text(
+        "opportunity_id,account_id,created_at,stage,amount,currency\n"
+        "O1,A1,2026-01-01,won,-500,USD\n"
+        "O2,A1,2026-01-01,won,-7,XYZ\n"
+        "O3,A1,2026-01-01,won,40,USD\n")
+    con = duckdb.connect()
+    ingest_all(con, landing, "r1")
+    rows = con.execute("SELECT opportunity_id, amount, amount_usd FROM raw.crm_opportunities ORDER BY 1").fetchall()
+    assert rows == [("O1", None, None), ("O2", None, None), ("O3", 40.0, 40.0)]
+    assert con.execute("SELECT primary_key, severity, rule FROM raw.quarantine ORDER BY 1").fetchall() == [
+        ("O1", "nulled", "range"), ("O2", "nulled", "range")]
