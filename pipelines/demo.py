@@ -17,6 +17,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipelines.landing_files import q
+
 AS_OF = date(2026, 10, 31)
 
 INDUSTRIES = ["Software", "Logistics", "Manufacturing", "Financial Services", "Healthcare", "Retail",
@@ -270,7 +272,7 @@ def generate(landing: str | Path, accounts: int = 5000, seed: int = 7, fmt: str 
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
         con.register("truth", truth)
-        con.execute(f"COPY truth TO '{_sql_path(truth_path)}' (HEADER)")
+        con.execute(f"COPY truth TO {q(str(truth_path))} (HEADER)")
     return DemoSummary(landing=landing, truth=truth_path, rows=rows)
 
 
@@ -279,11 +281,7 @@ def _ids(prefix: str, idx: np.ndarray) -> np.ndarray:
 
 
 def _sql_list(values: list[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
+    return "[" + ", ".join(q(v) for v in values) + "]"
 
 
 # One SELECT per entity turns the numeric arrays into the contract's text columns.
@@ -351,7 +349,7 @@ def _write(landing: Path, tables: dict[str, pa.Table], fmt: str) -> dict[str, in
             path.parent.mkdir(parents=True, exist_ok=True)
             con.register("src", table)
             options = "(FORMAT parquet)" if fmt == "parquet" else "(HEADER, DELIMITER ',')"
-            con.execute(f"COPY ({_SELECTS[entity]}) TO '{_sql_path(path)}' {options}")
+            con.execute(f"COPY ({_SELECTS[entity]}) TO {q(str(path))} {options}")
             con.unregister("src")
             rows[entity] = table.num_rows
     return rows

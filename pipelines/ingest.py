@@ -20,8 +20,8 @@ import duckdb
 
 from pipelines.mapped_sql import MappedEntity
 from pipelines.mapping import Mapping
-from pipelines.landing_files import (COUNTED_ROW, EXTENSIONS, LandingError, first_line, ident, q,  # noqa: F401
-                                    text_reader, text_value)
+from pipelines.landing_files import (COUNTED_ROW, EXTENSIONS, LandingError, first_line,  # noqa: F401
+                                    ident, inside_landing, q, text_reader, text_value)
 from schemas.contract import SQL_TYPES, Column, Entity, landing_contract
 
 # Ingest order: reference data and accounts first, since other entities are checked against them.
@@ -71,7 +71,7 @@ def entity_files(landing: Path, entity: Entity) -> list[Path]:
     folder = base / stem
     if folder.is_dir():
         found += [p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(EXTENSIONS)]
-    return sorted(found, key=lambda p: p.relative_to(landing).as_posix())
+    return sorted((inside_landing(landing, p) for p in found), key=lambda p: p.relative_to(landing).as_posix())
 
 
 def landing_fingerprint(landing: Path) -> str:
@@ -289,7 +289,11 @@ class Ingestor:
             self._create_empty(entity)
             return self._summarise(report)
         report.mapped_by = mapped.describe() if mapped else ""
-        numbered = self._load_text(entity, files, report, mapped)
+        try:
+            numbered = self._load_text(entity, files, report, mapped)
+        finally:
+            if mapped is not None:
+                mapped.close()
         numbers = self._judge(entity, report.files, numbered)
         self._write(entity, report, numbers)
         self._enforce_threshold(entity, report)
@@ -323,19 +327,20 @@ class Ingestor:
         for name, kind in self.con.execute("SELECT table_name, table_type FROM information_schema.tables WHERE "
                                            "table_catalog = 'temp' AND table_name = 'land'").fetchall():
             self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")  # the previous entity's
-        if mapped is not None:
-            self.con.execute(f"CREATE TEMP TABLE land (__file VARCHAR, __file_order INTEGER, "
-                             f"__row BIGINT, {cols}, __match VARCHAR, __match_reason VARCHAR, __excluded VARCHAR)")
+        if mapped is not None:  # loaded on the mapping's sandbox, then copied here
+            mapped.con.execute(f"CREATE TEMP TABLE land (__file VARCHAR, __file_order INTEGER, "
+                               f"__row BIGINT, {cols}, __match VARCHAR, __match_reason VARCHAR, __excluded VARCHAR)")
+        reading = mapped.con if mapped is not None else self.con
         selects, numbered = [], []
         for order, path in enumerate(files):
             rel = path.relative_to(self.landing).as_posix()
             reader, row_number = text_reader(path)
             try:
-                header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+                header = [r[0] for r in reading.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
                 if path.name.lower().endswith((".jsonl", ".ndjson")):
                     reader, row_number = text_reader(path, header)
                 if mapped is not None:
-                    self.con.execute(mapped.insert(path, order, reader, row_number, header))
+                    mapped.con.execute(mapped.insert(path, order, reader, row_number, header))
                 else:
                     unnumbered = "CAST(NULL AS BIGINT)" if row_number == COUNTED_ROW else row_number
                     selects.append(self._native_select(entity, rel, order, reader, unnumbered, header))
@@ -350,6 +355,11 @@ class Ingestor:
             report.files.append(rel)
         if mapped is not None:
             mapped.keep_first()
+            self.con.register("__mapped_land", mapped.land())
+            try:
+                self.con.execute("CREATE TEMP TABLE land AS SELECT * FROM __mapped_land")
+            finally:
+                self.con.unregister("__mapped_land")
             report.matched = dict(self.con.execute(
                 "SELECT coalesce(__match, 'unmatched'), count(*) FROM land WHERE __excluded IS NULL "
                 "GROUP BY ALL ORDER BY ALL").fetchall()) if mapped.em.account else {}

@@ -12,6 +12,16 @@ class LandingError(RuntimeError):
     """A file-level violation of the landing contract: the refresh stops and nothing is published."""
 
 
+def inside_landing(landing: Path, path: Path) -> Path:
+    """`path`, a file found under the landing folder, when it really lies there; a symlink that leads out of the
+    folder (to /etc/passwd, or another team's files) is refused: the landing folder is all a refresh may read."""
+    target, root = path.resolve(), landing.resolve()
+    if not target.is_relative_to(root):
+        raise LandingError(f"{path.relative_to(landing).as_posix()} in the landing folder {landing} is a link to "
+                           f"{target}, outside it; landing files must lie in the landing folder itself")
+    return path
+
+
 def q(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"

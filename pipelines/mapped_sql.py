@@ -1,6 +1,9 @@
-"""Compile a source mapping (pipelines/mapping.py) into the SQL that loads one file into the ingest step's text
-table `land`: contract columns as text, plus how the row's account was matched and whether the mapping's
-`where` excluded it. The contract's row rules then run on `land` exactly as for native files.
+"""Compile a source mapping (pipelines/mapping.py) into the SQL that loads one file into the text table `land`:
+contract columns as text, plus how the row's account was matched and whether the mapping's `where` excluded it.
+
+The mapped files are read, and the mapping's expressions run, on a sandbox connection of their own that can read
+those landing files and nothing else (pipelines/mapping_sandbox.py); the ingest step then copies `land` into the
+build database, where the contract's row rules run on it exactly as for native files.
 """
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.landing_files import EXTENSIONS, LandingError, ident, q, text_reader, text_value
+from pipelines.landing_files import EXTENSIONS, LandingError, ident, inside_landing, q, text_reader, text_value
 from pipelines.mapping import ColumnSpec, EntityMapping, IdMap, Join, Mapping, normalised
+from pipelines.mapping_sandbox import sandbox
 from schemas.contract import Entity
 
 # Mail services whose domain says nothing about the company.
@@ -40,7 +44,7 @@ def matching_files(landing: Path, patterns: list[str]) -> list[Path]:
         for pattern in patterns:
             pat = pattern.lower().strip("/")
             if fnmatch.fnmatch(rel, pat) or any(fnmatch.fnmatch(p, pat) for p in parents):
-                found.add(path)
+                found.add(inside_landing(landing, path))
     return sorted(found, key=lambda p: p.relative_to(landing).as_posix())
 
 
@@ -60,15 +64,38 @@ class Header:
 
 
 class MappedEntity:
-    """One contract entity read through its mapping: which files, and the INSERT that loads each into `land`."""
+    """One contract entity read through its mapping: which files, and the INSERT that loads each into `land`.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, landing: Path, mapping: Mapping, entity: Entity):
-        self.con, self.landing, self.mapping, self.entity = con, landing, mapping, entity
+    `con` is the sandbox (see the module's docstring); `build` the build database, read only for the CRM's account
+    domains and contact e-mails that account matching looks up.
+    """
+
+    def __init__(self, build: duckdb.DuckDBPyConnection, landing: Path, mapping: Mapping, entity: Entity):
+        self.build, self.landing, self.mapping, self.entity = build, landing, mapping, entity
         self.em: EntityMapping = mapping.entities[entity.name]
         self.base: EntityMapping = mapping.entities[self.em.from_] if self.em.from_ else self.em
         self.derived = self.em.from_ is not None
+
+    @functools.cached_property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The sandbox the mapped files are read on (opened when first used)."""
+        con = sandbox(self._readable())
         for macro in MACROS:
             con.execute(macro)
+        return con
+
+    def _readable(self) -> list[Path]:
+        """Every landing file this entity's mapping may read: its files, its joins' and its id map's."""
+        patterns = list(self.base.files or [])
+        for join in self.base.join:
+            patterns += join.files
+        if self.em.account is not None and self.em.account.id_map is not None:
+            patterns.append(self.em.account.id_map.file)
+        return matching_files(self.landing, patterns)
+
+    def close(self) -> None:
+        if "con" in self.__dict__:
+            self.con.close()
 
     def key(self, *keys: str) -> str:
         return self.mapping.where_key(self.entity.name, *keys)
@@ -97,10 +124,13 @@ class MappedEntity:
             else:
                 excluded = f"CASE WHEN NOT {keep} THEN {q(self.em.where.reason)} END"
         names = ", ".join(ident(c.name) for c in self.entity.columns)
-        insert = (f"INSERT INTO land (__file, __file_order, __row, {names}, __match, __match_reason, __excluded) "
-                  f"SELECT {q(rel)}, {order}, __row, {', '.join(values)}, {match_cols}, {excluded} "
-                  f"FROM {{src}} src {' '.join(joins + match_joins)} {filter_sql}")
-        sql = insert.format(src=f"(SELECT t AS __text, t.* FROM (SELECT *, {row_number} AS __row FROM {reader}) t)")
+
+        def insert(source: str) -> str:
+            return (f"INSERT INTO land (__file, __file_order, __row, {names}, __match, __match_reason, __excluded) "
+                    f"SELECT {q(rel)}, {order}, __row, {', '.join(values)}, {match_cols}, {excluded} "
+                    f"FROM {source} src {' '.join(joins + match_joins)} {filter_sql}")
+
+        sql = insert(f"(SELECT t AS __text, t.* FROM (SELECT *, {row_number} AS __row FROM {reader}) t)")
         try:
             self.con.execute(f"EXPLAIN {sql}")
         except duckdb.BinderException as exc:
@@ -108,7 +138,7 @@ class MappedEntity:
                 raise
             # An expression does arithmetic on a text column (e.g. `arr_amount / 12`): give the expressions
             # the file's all-numeric columns as numbers (renamed columns still come from the text).
-            sql = insert.format(src=self._typed_source(reader, row_number, header))
+            sql = insert(self._typed_source(reader, row_number, header))
         return sql
 
     def _typed_source(self, reader: str, row_number: str, header: list[str]) -> str:
@@ -238,17 +268,18 @@ class MappedEntity:
 
     @functools.cached_property
     def _lookups(self) -> dict[str, str]:
-        """Temp tables, built once per entity (not per file): CRM account domains (unambiguous only), contact
-        e-mails, and the id map."""
+        """Temp tables of the sandbox, built once per entity (not per file): CRM account domains (unambiguous
+        only), contact e-mails (both copied in from the build database), and the id map."""
+        self._copy_in("__icp_account_domains", "SELECT domain, account_id FROM raw.crm_accounts")
         self.con.execute("""CREATE OR REPLACE TEMP TABLE __icp_account_domains AS
-            SELECT icp_domain(domain) AS domain, min(account_id) AS account_id FROM raw.crm_accounts
+            SELECT icp_domain(domain) AS domain, min(account_id) AS account_id FROM __icp_account_domains
             WHERE icp_domain(domain) IS NOT NULL GROUP BY ALL HAVING count(*) = 1""")
         emails = "(SELECT NULL::VARCHAR AS email, NULL::VARCHAR AS account_id WHERE false)"
-        has_contacts = self.con.execute(
+        has_contacts = self.build.execute(
             "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'raw' AND view_name = 'crm_contacts'"
         ).fetchone()[0]
         if has_contacts and self.entity.name != "crm/contacts":
-            self.con.execute("""CREATE OR REPLACE TEMP TABLE __icp_contact_emails AS
+            self._copy_in("__icp_contact_emails", """
                 SELECT lower(trim(email)) AS email, min(account_id) AS account_id FROM raw.crm_contacts
                 WHERE email IS NOT NULL GROUP BY ALL HAVING count(DISTINCT account_id) = 1""")
             emails = "__icp_contact_emails"
@@ -273,6 +304,18 @@ class MappedEntity:
             SELECT DISTINCT ON (id) id, account_id FROM ({' UNION ALL '.join(parts)})
             WHERE id <> '' AND account_id <> '' ORDER BY id, __r""")
         return "__icp_id_map"
+
+    def _copy_in(self, table: str, query: str) -> None:
+        """The result of `query` on the build database as the sandbox's temp table `table` (streamed as Arrow)."""
+        self.con.register("__icp_copied", self.build.execute(query).to_arrow_reader())
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM __icp_copied")
+        finally:
+            self.con.unregister("__icp_copied")
+
+    def land(self):
+        """The sandbox's `land` table, streamed as Arrow record batches (for the build database to copy)."""
+        return self.con.execute("SELECT * FROM land").to_arrow_reader()
 
     # -- after all files ------------------------------------------------------------------------------
     def keep_first(self) -> None:

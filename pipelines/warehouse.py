@@ -30,8 +30,8 @@ def warehouse(paths: Paths, read_only: bool = False, compress: bool = True) -> I
     con = duckdb.connect(str(paths.warehouse), read_only=read_only)
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        con.execute(f"SET temp_directory = '{paths.home / 'tmp'}'")
+        con.execute(f"SET memory_limit = {q(MEMORY_LIMIT)}")
+        con.execute(f"SET temp_directory = {q(str(paths.home / 'tmp'))}")
         if not compress:
             con.execute("SET force_compression = 'uncompressed'")
         _attach_scoring(con, paths, read_only)

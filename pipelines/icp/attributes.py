@@ -111,7 +111,6 @@ def _fmt(x: float, money: bool) -> str:
 TOKENS = "list_transform(string_split(lower(coalesce(technologies, '')), ';'), x -> trim(x))"
 
 # One attribute group's levels in code order: (SQL condition, label) pairs, the last with condition None (ELSE).
-# Conditions may use {tokens}: the account's technologies as a list of lower-case names.
 Levels = list[tuple[str | None, str]]
 
 
@@ -136,8 +135,10 @@ def _category_levels(column: str, values: tuple[str, ...], noun: str) -> Levels:
             + [(f"{ident(column)} = {q(v)}", f"{noun} = {v}") for v in values] + [(None, f"{noun} other")])
 
 
-def attribute_levels(enc: Encoding, declared_size: tuple[str, str] | None = None) -> dict[str, Levels]:
-    """Every attribute group's levels; `declared_size` (condition, label) adds the declared ICP's size rule."""
+def attribute_levels(enc: Encoding, declared_size: tuple[str, str] | None = None,
+                     tokens: str = TOKENS) -> dict[str, Levels]:
+    """Every attribute group's levels; `declared_size` (condition, label) adds the declared ICP's size rule.
+    `tokens` is the SQL of the account's technologies as a list of lower-case names."""
     groups = {
         "industry": _category_levels("industry", enc.industries, "industry"),
         "employees": _band_levels("employee_count", enc.employee_edges, "employees", money=False),
@@ -146,25 +147,24 @@ def attribute_levels(enc: Encoding, declared_size: tuple[str, str] | None = None
         "lead_source": _category_levels("lead_source", enc.lead_sources, "lead source"),
     }
     for i, tech in enumerate(enc.technologies):
-        groups[f"tech_{i}"] = [(f"list_contains({{tokens}}, {q(tech.lower())})", f"uses {tech}"), (None, f"no {tech}")]
+        groups[f"tech_{i}"] = [(f"list_contains({tokens}, {q(tech.lower())})", f"uses {tech}"), (None, f"no {tech}")]
     if declared_size is not None:
         cond, label = declared_size
         groups["declared_size"] = [(cond, label), (None, f"outside {label}")]
     return groups
 
 
-def _case(levels: Levels, value, tokens: str) -> str:
+def _case(levels: Levels, value) -> str:
     if len(levels) == 1:
         return value(0, levels[0][1])
-    whens = " ".join(f"WHEN {cond.replace('{tokens}', tokens)} THEN {value(i, label)}"
+    whens = " ".join(f"WHEN {cond} THEN {value(i, label)}"
                      for i, (cond, label) in enumerate(levels[:-1]))
     return f"CASE {whens} ELSE {value(len(levels) - 1, levels[-1][1])} END"
 
 
 def level_exprs(enc: Encoding, declared_size: tuple[str, str] | None = None) -> dict[str, str]:
     """SQL over account_features per attribute group giving each account's level label."""
-    return {g: _case(levels, lambda i, label: q(label), TOKENS)
-            for g, levels in attribute_levels(enc, declared_size).items()}
+    return {g: _case(levels, lambda i, label: q(label)) for g, levels in attribute_levels(enc, declared_size).items()}
 
 
 @dataclass
@@ -194,8 +194,8 @@ class LevelCodes:
 def level_codes(con: duckdb.DuckDBPyConnection, enc: Encoding,
                 declared_size: tuple[str, str] | None = None) -> LevelCodes:
     """Compute every account's level codes in one DuckDB pass; also (re)creates temp table `__accounts`."""
-    levels = attribute_levels(enc, declared_size)
-    cols = ", ".join(f"CAST({_case(lv, lambda i, label: str(i), '__tokens')} AS SMALLINT) AS {ident(g)}"
+    levels = attribute_levels(enc, declared_size, tokens="__tokens")
+    cols = ", ".join(f"CAST({_case(lv, lambda i, label: str(i))} AS SMALLINT) AS {ident(g)}"
                      for g, lv in levels.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE __accounts AS SELECT account_id, account_name, {cols} "
                 f"FROM (SELECT *, {TOKENS} AS __tokens FROM {FEATURES}) ORDER BY account_id")
