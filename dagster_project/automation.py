@@ -15,6 +15,7 @@ from pipelines.alerts import failure_message, post_webhook
 from pipelines.config import load_config
 from pipelines.ingest import landing_fingerprint
 from pipelines.paths import Paths
+from pipelines.publish import publication_status
 
 from dagster_project.jobs import icp_refresh
 from dagster_project.refresh import step_failure_cause
@@ -50,11 +51,13 @@ def landing_files_sensor(context: SensorEvaluationContext):
 def refresh_failure_alert(context: RunFailureSensorContext) -> None:
     failed = next(iter(context.get_step_failure_events()), None)
     step = failed.step_key if failed else None
-    message = failure_message(context.dagster_run.run_id, context.dagster_run.job_name, step,
-                              (step_failure_cause(failed) if failed else None) or context.failure_event.message)
+    run_id = context.dagster_run.run_id
+    message = failure_message(run_id, context.dagster_run.job_name, step,
+                              (step_failure_cause(failed) if failed else None) or context.failure_event.message,
+                              publication_status(Paths.resolve(), run_id))
     context.log.error(message)
     url = load_config().alerts.webhook_url
     if url:
-        problem = post_webhook(url, message, {"run_id": context.dagster_run.run_id, "step": step})
+        problem = post_webhook(url, message, {"run_id": run_id, "step": step})
         if problem:
             context.log.error(problem)

@@ -49,7 +49,8 @@ def demo(landing: Path = typer.Option(..., "--landing", help="folder to write th
     out.print(f"landing data: {summary.landing}\nplanted ICP:  {summary.truth}")
 
 
-def _refresh(paths: Paths, wait: float, config: Optional[Path] = None, mapping: Optional[Path] = None) -> bool:
+def _refresh(paths: Paths, wait: Optional[float] = None, config: Optional[Path] = None,
+             mapping: Optional[Path] = None) -> bool:
     from dagster_project.refresh import run_refresh
     from pipelines.mapping import MappingError, mapping_for
 
@@ -68,24 +69,16 @@ def _refresh(paths: Paths, wait: float, config: Optional[Path] = None, mapping: 
 
     console.print(f"refreshing {paths.home} from {paths.landing}"
                   + (f" through the mapping {found.source}" if found else ""), highlight=False)
-    from pipelines.lock import RefreshRunning
-
-    try:
-        outcome = run_refresh(paths, wait_seconds=wait, on_event=progress, config=config, mapping=mapping)
-    except RefreshRunning as exc:
-        console.print(f"[red]refresh not started:[/red] {exc}")
-        return False
+    outcome = run_refresh(paths, wait_seconds=wait, on_event=progress, config=config, mapping=mapping)
     for warning in outcome.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if outcome.success:
         console.print(f"refresh {outcome.run_id} published in {outcome.seconds:.1f}s")
         return True
-    if outcome.failed_step and outcome.failed_step.startswith("serving__report"):
-        console.print(f"[yellow]the new publication is live[/yellow], but writing the report failed "
-                      f"(run {outcome.run_id}).")
-    else:
-        console.print(f"[red]refresh failed[/red] in step [bold]{outcome.failed_step}[/bold] "
-                      f"(run {outcome.run_id}); nothing was published, the previous publication is unchanged.")
+    from pipelines.publish import publication_status
+
+    console.print(f"[red]refresh failed[/red] in step [bold]{outcome.failed_step}[/bold] (run {outcome.run_id}); "
+                  f"{publication_status(paths, outcome.run_id)}.", highlight=False)
     if outcome.error:
         console.print(outcome.error, markup=False, highlight=False)
     console.print(f"details: the run in the Dagster UI (make ui), and {outcome.log_file}")
@@ -95,7 +88,8 @@ def _refresh(paths: Paths, wait: float, config: Optional[Path] = None, mapping: 
 @app.command()
 def refresh(landing: Optional[Path] = LandingOpt, home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
             mapping: Optional[Path] = MappingOpt,
-            wait: float = typer.Option(0, "--wait", help="seconds to wait for a refresh already running")) -> None:
+            wait: Optional[float] = typer.Option(None, "--wait", help="seconds to wait for a refresh of the same home "
+                                                 "that is running (default: schedule.lock_wait_seconds)")) -> None:
     """Run the full refresh as the Dagster job icp_refresh; exit 1 on failure."""
     config = _config_file(config)
     paths = Paths.resolve(home, landing)
@@ -136,7 +130,7 @@ def run(home: Optional[Path] = HomeOpt, landing: Optional[Path] = LandingOpt,
     if not paths.landing.exists() or not any(paths.landing.iterdir()):
         console.print(f"landing folder {paths.landing} is empty: generating demo data ({accounts:,} accounts)")
         demo(landing=paths.landing, accounts=accounts, seed=7, fmt="csv", truth=paths.home / "demo_truth.csv")
-    if not _refresh(paths, wait=0):
+    if not _refresh(paths):
         raise typer.Exit(1)
     _where(paths)
     _top_targets(paths)

@@ -2,8 +2,7 @@
 
 dagster-dbt imports dbt-core (about 2 s: dbt, dbt_common, agate, mashumaro's schemas) only for dbt's version and a
 few enums, which it defines itself when dbt-core cannot be imported (as for dbt Fusion): it always drives dbt as
-an executable. This project never runs dbt inside Dagster's process either: dbt runs in its own process
-(dbt_prestart.py), its version comes from the package metadata and no adapter is opened here (IcpDbtCliResource).
+an executable. This project never runs dbt inside Dagster's process either: dbt runs in its own process, its version comes from the package metadata and no adapter is opened here (IcpDbtCliResource).
 So dbt-core is hidden while dagster-dbt loads, and visible again afterwards for any later import of it.
 """
 import sys
@@ -24,10 +23,9 @@ def _import_without_dbt_core() -> None:
 
 _import_without_dbt_core()
 
-from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation,  # noqa: E402
-                         DbtCliResource, DbtProject, dbt_assets)
+from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource,  # noqa: E402
+                         DbtProject, dbt_assets)
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets  # noqa: E402
-from dagster_dbt.core import dbt_cli_invocation  # noqa: E402
 
-__all__ = ["DagsterDbtTranslator", "DagsterDbtTranslatorSettings", "DbtCliInvocation", "DbtCliResource", "DbtProject",
-           "dbt_assets", "dbt_cli_invocation", "get_manifest_and_translator_from_dbt_assets"]
+__all__ = ["DagsterDbtTranslator", "DagsterDbtTranslatorSettings", "DbtCliResource", "DbtProject", "dbt_assets",
+           "get_manifest_and_translator_from_dbt_assets"]

@@ -8,19 +8,16 @@ import subprocess
 import tempfile
 from functools import cached_property
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
-from unittest import mock
 
-from dagster import AssetExecutionContext, AssetKey, InitResourceContext
+from dagster import AssetExecutionContext, AssetKey
 from packaging import version
-from pydantic import PrivateAttr
 
-from dagster_project import dbt_prestart
-from dagster_project.dagster_dbt_lib import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation,
-                                             DbtCliResource, DbtProject, dbt_assets, dbt_cli_invocation)
-from dagster_project.dbt_prestart import dbt_executable, dbt_vars
+from dagster_project.dagster_dbt_lib import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource,
+                                             DbtProject, dbt_assets)
+from dagster_project.dbt_settings import dbt_executable, dbt_vars
 from dagster_project.dbt_unchanged import leave_out, project_mtime, record_full_build
+from dagster_project.refresh_lock import RefreshLock
 from dagster_project.scoring_assets import FEATURES_KEY
 from pipelines.paths import DBT_PROJECT_DIR, Paths
 from pipelines.publish import start_scoring_file
@@ -33,29 +30,8 @@ class IcpDbtCliResource(DbtCliResource):
     """dagster-dbt's resource without the start-up costs of every run (dagster-dbt is pinned):
     - the dbt version comes from this environment instead of a `dbt --version` subprocess (2.3 s);
     - no dbt adapter is opened inside Dagster's process (1.5 s; it only serves row-count and column metadata,
-      which this project does not fetch; the dbt subprocess has its own);
-    - the dbt process is started ahead (dbt_prestart.py): it imports dbt while Dagster loads, and parses the
-      project while the ingest steps run (about 3.5 s, 6 s in a new home); the dbt step hands it its command.
+      which this project does not fetch; the dbt subprocess has its own).
     """
-
-    _prestarted: dbt_prestart.PrestartedDbt | None = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        super().setup_for_execution(context)
-        self._prestarted = dbt_prestart.take()
-        self._prestarted.load_project(Paths.resolve())
-
-    def teardown_after_execution(self, context: InitResourceContext) -> None:
-        if self._prestarted is not None:
-            self._prestarted.discard()
-
-    def cli(self, args: Sequence[str], **kwargs) -> DbtCliInvocation:
-        """dagster-dbt's `cli`; its dbt process is the prestarted one when there is one."""
-        if self._prestarted is None:
-            return super().cli(args, **kwargs)
-        popen = SimpleNamespace(Popen=self._prestarted.popen, PIPE=subprocess.PIPE, STDOUT=subprocess.STDOUT)
-        with mock.patch.object(dbt_cli_invocation, "subprocess", popen):
-            return super().cli(args, **kwargs)
 
     @cached_property
     def _cli_version(self) -> version.Version:
@@ -120,7 +96,7 @@ class IcpDbtTranslator(DagsterDbtTranslator):
     project=DBT_PROJECT,
     dagster_dbt_translator=IcpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
-def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, refresh_lock: RefreshLock):
     """Build the staging views (when changed), intermediate tables and the account_features mart, and run the
     refresh's dbt test."""
     paths = Paths.resolve()
@@ -130,7 +106,9 @@ def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     # dbt's unit tests check the SQL, not the data: they run in the test suite, not in every refresh. Views and
     # seeds are built only when they changed (dbt_unchanged.py).
     unchanged = leave_out(paths, Path(DBT_PROJECT.manifest_path))
-    args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars()), *unchanged]
+    # dbt's log file at info level (one line per node): its debug level logs every SQL statement.
+    args = ["build", "--log-level-file", "info", "--exclude-resource-type", "unit_test", "--vars",
+            json.dumps(dbt_vars()), *unchanged]
     yield from dbt.cli(args, context=context,
                        target_path=paths.dbt_target).stream()
     if not unchanged and context.selected_asset_keys == context.assets_def.keys:  # every model and seed built

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.dbt_prestart import dbt_vars
+from dagster_project.dbt_settings import dbt_vars
 from pipelines.paths import DBT_PROJECT_DIR, Paths
 
 STAMP = "views-and-seeds-built.json"

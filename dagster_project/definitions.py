@@ -4,10 +4,11 @@ from dagster import Definitions
 from dagster_project.automation import landing_files_sensor, nightly_refresh, refresh_failure_alert
 from dagster_project.checks import account_features_schema, published_tables_expectations
 from dagster_project.dbt_assets import DBT_PROJECT, IcpDbtCliResource, icp_dbt_models
-from dagster_project.dbt_prestart import dbt_executable
+from dagster_project.dbt_settings import dbt_executable
 from dagster_project.ingest_assets import ingest
 from dagster_project.jobs import icp_refresh
 from dagster_project.publish_asset import icp_report, serving_publication
+from dagster_project.refresh_lock import RefreshLock
 from dagster_project.scoring_assets import icp_model
 
 defs = Definitions(
@@ -16,5 +17,6 @@ defs = Definitions(
     jobs=[icp_refresh],
     schedules=[nightly_refresh],
     sensors=[landing_files_sensor, refresh_failure_alert],
-    resources={"dbt": IcpDbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())},
+    resources={"dbt": IcpDbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
+               "refresh_lock": RefreshLock()},
 )

@@ -14,6 +14,7 @@ from dagster import (
     multi_asset,
 )
 
+from dagster_project.refresh_lock import RefreshLock
 from pipelines import worker
 from pipelines.ingest import ORDER, EntityReport, Ingestor, LandingError, upstream
 from pipelines.mapping import MappingError, mapping_for
@@ -80,7 +81,7 @@ ENTITIES = [landing_contract().entities[name] for name in ORDER]
 
 
 @multi_asset(name="ingest", specs=[_spec(entity) for entity in ENTITIES], can_subset=True)
-def ingest(context: AssetExecutionContext):
+def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
     """Ingest the selected landing entities, in dependency order, on one connection (one step: a step per entity
     cost Dagster and DuckDB about 0.1 s each). An entity that fails is reported after the others that do not
     depend on it, so one run names every broken entity."""

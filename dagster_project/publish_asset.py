@@ -8,6 +8,7 @@ import duckdb
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dagster_project.ingest_assets import ingest
+from dagster_project.refresh_lock import RefreshLock
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, markdown_table, metric, scoring_key
 from pipelines import worker
 from pipelines.paths import Paths
@@ -68,7 +69,7 @@ def _ingested(con) -> tuple[int, int]:
     description="Every table of the serving contract, written to a new <home>/publications/<refresh> folder "
                 "(icp.duckdb and parquet/) and made live by atomically swapping the <home>/serving symlink.",
 )
-def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
+def serving_publication(context: AssetExecutionContext, refresh_lock: RefreshLock) -> MaterializeResult:
     paths = Paths.resolve()
     stats = context.instance.get_run_stats(context.run_id)
     started = datetime.fromtimestamp(stats.start_time, timezone.utc).replace(tzinfo=None) if stats.start_time \
@@ -99,7 +100,7 @@ def serving_publication(context: AssetExecutionContext) -> MaterializeResult:
                 "few kept by date) with the ICP in words, the backtest evidence, what drives fit, score "
                 "distributions, the top targets, what changed and data quality.",
 )
-def icp_report(context: AssetExecutionContext) -> MaterializeResult:
+def icp_report(context: AssetExecutionContext, refresh_lock: RefreshLock) -> MaterializeResult:
     paths = Paths.resolve()
     report, n_charts = worker.call("pipelines.report.write_live_report", paths, context.run_id,
                                    load_config().declared_icp)

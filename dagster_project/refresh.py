@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pipelines.lock import refresh_lock
 from pipelines.paths import Paths
 
 DAGSTER_YAML = """# Written by the ICP engine: a local instance with no telemetry, where refresh runs queue one at a time.
@@ -72,6 +71,9 @@ def _failure(result) -> tuple[str | None, str | None]:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             return event.step_key, step_failure_cause(event)
+        if event.event_type_value == "RESOURCE_INIT_FAILURE":  # e.g. another refresh holds the home's lock
+            err = event.event_specific_data.error
+            return "run start", f"{err.cls_name}: {err.message.split(': ', 1)[-1].strip()}"
     return None, None
 
 
@@ -125,37 +127,25 @@ class _StepWatcher(threading.Thread):
         return self.steps
 
 
-def run_refresh(paths: Paths, wait_seconds: float = 0.0,
+def run_refresh(paths: Paths, wait_seconds: float | None = None,
                 on_event: Callable[[str, str, float], None] | None = None, config: Path | None = None,
                 mapping: Path | None = None) -> RefreshOutcome:
     """Run the full refresh once (with `config` as icp.yaml and `mapping` as the source mapping when given);
-    returns its outcome instead of raising on a pipeline failure. The process environment is left as it was."""
-    from dagster_project import dbt_prestart
-
+    returns its outcome instead of raising on a pipeline failure. The job takes the home's refresh lock itself
+    (dagster_project/refresh_lock.py), waiting `wait_seconds` for it (default: schedule.lock_wait_seconds). The
+    process environment is left as it was."""
     prepare_instance(paths)
-    dbt_prestart.prestart()  # dbt loads in its own process while this one loads Dagster
-    try:
-        with paths.exported(config, mapping):
-            return _run(paths, wait_seconds, on_event)
-    finally:
-        dbt_prestart.discard_waiting()
-
-
-def _run(paths: Paths, wait_seconds: float, on_event: Callable[[str, str, float], None] | None) -> RefreshOutcome:
-    from dagster_project import dbt_prestart
-
     started = time.monotonic()
     log_dir = paths.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / "last-refresh.log"
-    run_id = str(uuid.uuid4())  # what Dagster's make_new_run_id does
-    with refresh_lock(paths, wait_seconds=wait_seconds, refresh_id=run_id):
-        dbt_prestart.load_waiting(paths)  # dbt parses the project while Dagster loads (this home is now ours)
-        return _execute(paths, run_id, started, log_file, on_event)
+    lock = {} if wait_seconds is None else {"refresh_lock": {"config": {"wait_seconds": wait_seconds}}}
+    with paths.exported(config, mapping):
+        return _execute(paths, str(uuid.uuid4()), started, log_dir / "last-refresh.log", on_event,
+                        {**QUIET, "resources": lock})
 
 
 def _execute(paths: Paths, run_id: str, started: float, log_file: Path,
-             on_event: Callable[[str, str, float], None] | None) -> RefreshOutcome:
+             on_event: Callable[[str, str, float], None] | None, run_config: dict) -> RefreshOutcome:
     from dagster import DagsterInstance
 
     from dagster_project.definitions import defs
@@ -166,7 +156,7 @@ def _execute(paths: Paths, run_id: str, started: float, log_file: Path,
         watcher = _StepWatcher(instance, run_id, on_event)
         watcher.start()
         try:
-            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET,
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config,
                                             run_id=watcher.run_id)
         finally:
             steps = watcher.finish()

@@ -9,8 +9,9 @@ import os
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.alerts import webhook_url_problem
 from pipelines.paths import PROJECT_ROOT
 
 
@@ -104,10 +105,20 @@ class Schedule(_Strict):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
     sensor_min_interval_seconds: int = Field(600, ge=30)
+    lock_wait_seconds: float = Field(3600, ge=0, description="how long a run waits for a refresh of the same home "
+                                                             "that is running, before it ends naming that refresh")
 
 
 class Alerts(_Strict):
     webhook_url: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_only(cls, v: str | None) -> str | None:
+        problem = v and webhook_url_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class Config(_Strict):

@@ -7,7 +7,7 @@ import os
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pipelines.paths import Paths
 
@@ -24,9 +24,15 @@ def holder(paths: Paths) -> dict:
         return {}
 
 
+def describe(h: dict) -> str:
+    return (f"pid {h.get('pid', '?')}, refresh {h.get('refresh_id') or '?'}, started {h.get('started_at', '?')}")
+
+
 @contextmanager
-def refresh_lock(paths: Paths, wait_seconds: float = 0.0, refresh_id: str = "") -> Iterator[None]:
-    """Hold the home's refresh lock; wait up to `wait_seconds` for it, else raise RefreshRunning.
+def refresh_lock(paths: Paths, wait_seconds: float = 0.0, refresh_id: str = "",
+                 on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the home's refresh lock; wait up to `wait_seconds` for it (telling `on_wait` once whom it waits
+    for), else raise RefreshRunning naming the refresh that holds it.
 
     flock(2) locks die with their process, so a killed refresh never leaves a stale lock behind.
     """
@@ -40,11 +46,14 @@ def refresh_lock(paths: Paths, wait_seconds: float = 0.0, refresh_id: str = "") 
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    h = holder(paths)
                     raise RefreshRunning(
-                        f"another refresh is running on {paths.home} (pid {h.get('pid', '?')}, "
-                        f"refresh {h.get('refresh_id') or '?'}, started {h.get('started_at', '?')}); "
-                        "wait for it or use --wait SECONDS") from None
+                        f"another refresh is running on {paths.home} ({describe(holder(paths))}); this one did "
+                        f"not start after waiting {wait_seconds:g} s for it (schedule.lock_wait_seconds in icp.yaml, "
+                        "or icp refresh --wait SECONDS); the publication is left to the running refresh") from None
+                if on_wait is not None:
+                    on_wait(f"waiting up to {wait_seconds:g} s for the refresh running on {paths.home} "
+                            f"({describe(holder(paths))})")
+                    on_wait = None
                 time.sleep(0.5)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "refresh_id": refresh_id,

@@ -129,6 +129,27 @@ def live_publication(paths: Paths) -> Path | None:
     return target.resolve() if target.is_symlink() and (target / "icp.duckdb").exists() else None
 
 
+def previous_publication(paths: Paths) -> Path | None:
+    """The publication a refresh carries history from: the live one, or, when the `serving` link is missing or
+    broken, the newest complete publication left in `publications/` (partial ones are never renamed into place)."""
+    live = live_publication(paths)
+    if live is not None or not paths.publications.is_dir():
+        return live
+    complete = [p for p in paths.publications.iterdir()
+                if p.is_dir() and not p.name.endswith(TMP_SUFFIX) and (p / "icp.duckdb").is_file()]
+    return max(complete, key=lambda p: (p.stat().st_mtime, p.name), default=None)
+
+
+def publication_status(paths: Paths, refresh_id: str) -> str:
+    """What BI tools read now, in words, for a message about refresh `refresh_id` (which may have failed)."""
+    live = live_publication(paths)
+    if live is None:
+        return "nothing is published in this home yet"
+    if live.name == refresh_id:
+        return f"this refresh's publication ({refresh_id}) is live"
+    return f"the previous publication ({live.name}) is still live, unchanged"
+
+
 def _partial(paths: Paths, refresh_id: str) -> Path:
     return paths.publications / (refresh_id + TMP_SUFFIX)
 
@@ -210,7 +231,7 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
     if not ahead:
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "parquet").mkdir(parents=True)
-    previous = live_publication(paths)
+    previous = previous_publication(paths)
     if previous:
         con.execute(f"ATTACH {q(str(previous / 'icp.duckdb'))} AS prev (READ_ONLY)")
     attached = False
@@ -238,6 +259,7 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
             con.execute("DETACH pub")
     _fsync_tree(tmp)
     os.replace(tmp, folder)
+    _fsync_dir(paths.publications)  # the rename itself is durable before `serving` points at the folder
     _swap_symlink(paths.serving, folder)
     _prune(paths, keep=folder)
     return Publication(refresh_id, folder, tables)
@@ -248,7 +270,7 @@ def start_scoring_file(paths: Paths) -> None:
     only its target_accounts_history kept (the space of the tables dropped is reused by the new ones); a new,
     empty file when there is no publication or it cannot be copied (publish then writes the whole history)."""
     discard_scoring(paths)
-    live = live_publication(paths)
+    live = previous_publication(paths)
     if live is None:
         return
     try:
@@ -302,7 +324,12 @@ def _swap_symlink(link: Path, target: Path) -> None:
         tmp_link.unlink()
     os.symlink(os.path.relpath(target, link.parent), tmp_link)
     os.replace(tmp_link, link)
-    dir_fd = os.open(link.parent, os.O_RDONLY)
+    _fsync_dir(link.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames in `folder` durable."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

@@ -80,3 +80,38 @@ def test_failed_run_is_reported_to_the_webhook(tmp_path: Path) -> None:
     assert len(_Hook.received) == 1
     text = _Hook.received[0]["text"]
     assert outcome.run_id in text and "step ingest" in text and "crm/opportunities: required entity has no file" in text
+    assert "nothing is published in this home yet" in text  # not "the previous publication is unchanged"
+
+
+def test_the_alert_says_what_is_live(refreshed_home: Paths) -> None:
+    from pipelines.publish import publication_status
+
+    live = refreshed_home.serving.resolve().name
+    assert publication_status(refreshed_home, "another-run") == f"the previous publication ({live}) is still live, " \
+                                                               "unchanged"
+    assert publication_status(refreshed_home, live) == f"this refresh's publication ({live}) is live"
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://host/x", "javascript:alert(1)", "http:///no-host"])
+def test_the_webhook_takes_only_http_urls(tmp_path: Path, url: str) -> None:
+    from pipelines.alerts import post_webhook
+    from pipelines.config import ConfigError, load_config
+
+    problem = post_webhook(url, "m", {})
+    assert problem == "the failure alert was not posted: alerts.webhook_url must be an http:// or https:// URL " \
+                      "with a host"
+    (tmp_path / "icp.yaml").write_text(f"alerts:\n  webhook_url: '{url}'\n")
+    with pytest.raises(ConfigError, match="alerts.webhook_url must be an http") as err:
+        load_config(tmp_path / "icp.yaml")
+    assert url not in str(err.value)
+
+
+def test_a_failed_webhook_post_never_shows_its_url() -> None:
+    from pipelines.alerts import post_webhook
+
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    port = server.server_port
+    server.server_close()  # nothing listens there now
+    secret = f"http://127.0.0.1:{port}/services/T000/B000/s3cr3t-token"
+    problem = post_webhook(secret, "m", {}, timeout=2)
+    assert problem is not None and "s3cr3t-token" not in problem and str(port) not in problem

@@ -115,55 +115,6 @@ def _dbt_events(proc) -> list[str]:
     return [json.loads(line)["info"]["code"] for line in out.splitlines() if line.startswith("{")]
 
 
-def test_prestarted_dbt_runs_on_the_project_it_loaded(tmp_path: Path) -> None:
-    """The waiting dbt process parses the project ahead; a command with the same vars, folders and warehouse runs
-    on that parse (here with dbt's saved parse deleted), any other command reads the project again."""
-    import json
-    import time
-
-    from dagster_project.dbt_prestart import PrestartedDbt, dbt_executable, dbt_vars, project_load
-
-    paths = Paths.resolve(tmp_path / "home")
-    saved = paths.dbt_target / "partial_parse.msgpack"
-    for vars_, reads_again in ((json.dumps(dbt_vars()), False), ('{"engagement_window_days": 90}', True)):
-        dbt = PrestartedDbt()
-        dbt.load_project(paths)
-        dbt.load_project(paths)  # asked once only
-        deadline = time.monotonic() + 120
-        while not saved.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        saved.unlink()
-        proc = dbt.popen([dbt_executable(), "ls", "--resource-type", "model", "--vars", vars_],
-                         env=project_load(paths)["env"], cwd=DBT_PROJECT_DIR, stdout=subprocess.PIPE)
-        events = _dbt_events(proc)
-        assert events.count("Z052") == len(list((DBT_PROJECT_DIR / "models").rglob("*.sql")))  # each model listed
-        assert ("I024" in events) is reads_again  # I024: "Unable to do partial parsing"
-
-
-def test_prestarted_dbt_exits_with_dbts_code_and_its_database_closed(tmp_path: Path) -> None:
-    """A served command ends its process early: with dbt's exit code (0, then 1 for a model that fails), and with
-    the warehouse it wrote closed (checkpointed: no WAL left for the next reader)."""
-    import json
-
-    import duckdb
-
-    from dagster_project.dbt_prestart import PrestartedDbt, dbt_executable, dbt_vars, project_load
-
-    paths = Paths.resolve(tmp_path / "home")
-    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    for command, code in ((["seed"], 0), (["run", "--select", "int_reference_date"], 1)):  # no raw tables: fails
-        dbt = PrestartedDbt()
-        dbt.load_project(paths)
-        proc = dbt.popen([dbt_executable(), *command, "--vars", json.dumps(dbt_vars())],
-                         env=project_load(paths)["env"], cwd=DBT_PROJECT_DIR, stdout=subprocess.PIPE)
-        out = proc.stdout.read().decode()
-        assert proc.wait() == code, out[-3000:]
-        assert not list(paths.warehouse.parent.glob("*.wal"))
-    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
-        seeded = con.execute("SELECT count(*) FROM reference.country_regions").fetchone()[0]
-    assert seeded == len((DBT_PROJECT_DIR / "seeds" / "country_regions.csv").read_text().splitlines()) - 1
-
-
 def test_unchanged_views_and_seeds_are_not_built_again(refreshed_home: Paths, tmp_path: Path) -> None:
     """A refresh builds the views and the seed only when the warehouse's may differ: a second refresh leaves them
     out; a changed var (icp.yaml) builds them all again, and so would a view missing from the warehouse."""

@@ -124,22 +124,34 @@ def test_killed_refresh_leaves_publication_intact_and_next_refresh_succeeds(
     assert not list(paths.publications.glob("*.partial"))
 
 
-def test_a_second_refresh_on_the_same_home_is_refused_or_waits(refreshed_home: Paths, tmp_path: Path) -> None:
+def test_one_writer_whoever_starts_the_run(refreshed_home: Paths, tmp_path: Path) -> None:
+    """`icp refresh` and a run launched through Dagster's own CLI on the same home, started together: the job
+    itself takes the lock, so one waits for the other and both publish (no DuckDB lock error); a third started
+    with --wait 0 ends at once with a message naming the refresh that runs."""
     paths = _home_copy(refreshed_home, tmp_path)
-    first = _start_refresh(paths)
-    deadline = time.monotonic() + 60
-    while holder(paths).get("pid") != first.pid and time.monotonic() < deadline:
-        time.sleep(0.1)  # until the first refresh holds the lock
-    refused = _start_refresh(paths)
-    waiting = _start_refresh(paths, "--wait", "300")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ICP_", "DAGSTER_"))}
+    env.update(ICP_HOME=str(paths.home), ICP_LANDING_DIR=str(paths.landing), DAGSTER_HOME=str(paths.dagster_home))
+    cli = _start_refresh(paths)
+    dagster = subprocess.Popen([str(Path(ICP).with_name("dagster")), "job", "execute", "-m",
+                                "dagster_project.definitions", "-j", "icp_refresh"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while holder(paths).get("pid") not in (cli.pid, dagster.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # until one of them holds the lock
+    running = holder(paths)
+    refused = _start_refresh(paths, "--wait", "0")
     out_refused = refused.communicate(timeout=300)[0]
-    out_first = first.communicate(timeout=300)[0]
-    out_waiting = waiting.communicate(timeout=400)[0]
-    assert first.returncode == 0, out_first
+    out_cli = cli.communicate(timeout=600)[0]
+    out_dagster = dagster.communicate(timeout=600)[0]
+    assert cli.returncode == 0, out_cli
+    assert dagster.returncode == 0, out_dagster
     assert refused.returncode == 1
     message = " ".join(out_refused.split())
-    assert "another refresh is running on" in message and f"pid {first.pid}" in message
-    assert waiting.returncode == 0, out_waiting
+    assert "another refresh is running on" in message and f"pid {running['pid']}" in message
+    assert f"refresh {running['refresh_id']}" in message
+    outputs = " ".join(" ".join(out.split()) for out in (out_cli, out_dagster, out_refused))
+    assert "waiting up to 3600 s for the refresh running on" in outputs  # one waited for the other
+    assert "Could not set lock" not in outputs and "Conflicting lock" not in outputs
     assert _publication_state(paths)[1] == 3
 
 
@@ -215,3 +227,27 @@ def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshe
     (paths.serving / "parquet" / "target_accounts_history.parquet").unlink()  # nothing to append to
     assert publish_as("fourth") == {**third, "fourth": n_targets} == _parquet_history(paths)
     assert not list((paths.serving / "parquet").glob(".*"))
+
+
+@pytest.mark.parametrize("damage", ["missing", "broken"])
+def test_a_missing_or_broken_serving_link_does_not_restart_history_from_empty(refreshed_home: Paths, tmp_path: Path,
+                                                                           damage: str) -> None:
+    """The history and the refreshes table are carried over from the newest complete publication."""
+    from dagster_project.refresh import run_refresh
+
+    paths = _home_copy(refreshed_home, tmp_path)
+    before = _history(paths.serving / "icp.duckdb")
+    with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
+        refreshes = [r[0] for r in con.execute("SELECT refresh_id FROM refreshes ORDER BY published_at").fetchall()]
+    paths.serving.unlink()
+    (paths.publications / "stale.partial").mkdir()  # a partial publication is never taken as the previous one
+    if damage == "broken":
+        os.symlink("publications/gone", paths.serving)
+    outcome = run_refresh(paths)
+    assert outcome.success, outcome.error
+    assert any("carried over from the newest complete publication" in w for w in outcome.warnings)
+    after = _history(paths.serving / "icp.duckdb")
+    assert {k: v for k, v in after.items() if k in before} == before and len(after) == len(before) + 1
+    with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
+        assert [r[0] for r in con.execute("SELECT refresh_id FROM refreshes ORDER BY published_at").fetchall()] == \
+            refreshes + [outcome.run_id]
