@@ -176,3 +176,15 @@ def test_cli_entry_point(args: list[str]) -> None:
     icp = Path(sys.executable).with_name("icp")
     done = subprocess.run([str(icp), *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_homes_and_landing_folders_with_quotes_and_spaces_work(demo_landing: Path, tmp_path: Path) -> None:
+    from dagster_project.refresh import run_refresh
+
+    landing = tmp_path / "drop 'n' go" / "landing"
+    shutil.copytree(demo_landing, landing)
+    paths = Paths.resolve(tmp_path / "it's a home", landing)
+    outcome = run_refresh(paths)
+    assert outcome.success, f"{outcome.failed_step}: {outcome.error}"
+    assert read(paths, "SELECT count(*) FROM target_accounts")[0][0] > 0
+    assert (paths.reports / "icp-report.html").is_file()
