@@ -29,6 +29,9 @@ ORDER = ["reference/fx_rates", "crm/accounts", "crm/contacts", "crm/opportunitie
          "billing/subscriptions", "billing/invoices", "support/tickets"]
 AMOUNT_COLUMNS = {"crm/opportunities": "amount", "billing/subscriptions": "mrr", "billing/invoices": "amount"}
 NAIVE_TIMESTAMP = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"  # no zone
+# Dates outside these years are typing slips (2205 for 2025): they would move every "as of" figure, and pandas
+# (nanosecond timestamps end in 2262) cannot hold them. A range rule: nulled, or the row rejected if required.
+YEARS = (1800, 2199)
 TYPE_WORDS = {"integer": "an integer", "decimal": "a number", "boolean": "a boolean", "date": "a date",
               "timestamp": "a timestamp"}
 SUMMARY_COLUMNS = """entity VARCHAR, files BIGINT, rows_read BIGINT, rows_kept BIGINT, rows_rejected BIGINT,
@@ -122,6 +125,9 @@ def _problem(col: Column, v: str, p: str) -> str:
     if col.type != "string":
         cases.append((f"{v} IS NOT NULL AND {p} IS NULL", "type",
                       f"{q(col.name + ' ')} || {q(chr(39))} || {shown} || {q(chr(39) + ' is not ' + TYPE_WORDS[col.type])}"))
+    if col.type in ("date", "timestamp"):
+        cases.append((f"year({p}) NOT BETWEEN {YEARS[0]} AND {YEARS[1]}", "range",
+                      f"{q(col.name + ' ')} || {shown} || {q(f' is outside the years {YEARS[0]} to {YEARS[1]}')}"))
     if col.range:
         lo, hi = col.range
         if lo is not None:

@@ -286,3 +286,22 @@ def test_a_nulled_value_is_null_in_every_column_derived_from_it(tmp_path: Path) 
     assert rows == [("O1", None, None), ("O2", None, None), ("O3", 40.0, 40.0)]
     assert con.execute("SELECT primary_key, severity, rule FROM raw.quarantine ORDER BY 1").fetchall() == [
         ("O1", "nulled", "range"), ("O2", "nulled", "range")]
+
+
+def test_a_date_outside_plausible_years_is_a_range_problem(tmp_path: Path) -> None:
+    """A typing slip (2999 for 2025) would move every as-of figure and cannot be held by pandas: nulled when the
+    column is optional, the row rejected when it is required."""
+    landing = tmp_path / "landing"
+    (landing / "crm").mkdir(parents=True)
+    (landing / "crm" / "accounts.csv").write_text("account_id,account_name,created_at\nA1,Acme,2026-01-01\n"
+                                                  "A2,Beta,2999-01-01\n"
+                                                  + "".join(f"B{i},Co,2026-01-01\n" for i in range(30)))
+    (landing / "crm" / "opportunities.csv").write_text("opportunity_id,account_id,created_at,stage,close_date\n"
+                                                       "O1,A1,2026-01-01,won,1066-10-14\n")
+    con = duckdb.connect()
+    ingest_all(con, landing, "r1")
+    assert con.execute("SELECT primary_key, column_name, severity, rule, reason FROM raw.quarantine ORDER BY 1"
+                       ).fetchall() == [
+        ("A2", "created_at", "rejected", "range", "created_at 2999-01-01 is outside the years 1800 to 2199"),
+        ("O1", "close_date", "nulled", "range", "close_date 1066-10-14 is outside the years 1800 to 2199")]
+    assert con.execute("SELECT close_date FROM raw.crm_opportunities").fetchall() == [(None,)]
