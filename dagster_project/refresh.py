@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -14,12 +13,6 @@ from typing import Callable
 from pipelines.paths import Paths
 
 DAGSTER_YAML = """# Written by the ICP engine: a local instance with no telemetry, where refresh runs queue one at a time.
-# Its event log is Dagster's SQLite one with connections kept open (dagster_project/event_log.py).
-event_log_storage:
-  module: dagster_project.event_log
-  class: PooledSqliteEventLogStorage
-  config:
-    base_dir: {event_logs}
 telemetry:
   enabled: false
 concurrency:
@@ -50,13 +43,11 @@ class RefreshOutcome:
 
 
 def prepare_instance(paths: Paths) -> None:
-    """Write the home's dagster.yaml (no telemetry, refresh runs one at a time, the event log of event_log.py)."""
+    """Write the home's dagster.yaml (no telemetry, refresh runs one at a time; Dagster's default storage)."""
     paths.dagster_home.mkdir(parents=True, exist_ok=True)
     cfg = paths.dagster_home / "dagster.yaml"
-    # The event logs where Dagster's default storage keeps them, so that older homes keep their history.
-    text = DAGSTER_YAML.format(event_logs=json.dumps(str(paths.dagster_home / "history" / "runs")))  # quoted
-    if not cfg.exists() or cfg.read_text() != text:
-        cfg.write_text(text)
+    if not cfg.exists() or cfg.read_text() != DAGSTER_YAML:
+        cfg.write_text(DAGSTER_YAML)
 
 
 def _failure(result) -> tuple[str | None, str | None]:

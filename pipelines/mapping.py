@@ -18,6 +18,7 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.landing_files import LandingError, inside_landing
 from pipelines.mapping_sandbox import UnsafeExpression, checked_expression
 from schemas.contract import landing_contract
 
@@ -318,6 +319,10 @@ def mapping_for(landing: Path, explicit: str | Path | None = None) -> Mapping | 
     if explicit:
         return load_mapping(explicit)
     if (landing / MAPPING_FILE).is_file():
+        try:
+            inside_landing(landing, landing / MAPPING_FILE)
+        except LandingError as exc:
+            raise MappingError(str(exc)) from None
         return load_mapping(landing / MAPPING_FILE)
     presets = detected_presets(landing)
     if presets:

@@ -34,8 +34,6 @@ from schemas.contract import SQL_TYPES, serving_contract
 
 KEEP_PUBLICATIONS = 3
 HISTORY = "target_accounts_history"
-NEW_HISTORY = """SELECT {refresh_id} AS refresh_id, scored_at, account_id, rank, fit_score, fit_tier, priority_score
-                 FROM scoring.target_accounts"""
 TMP_SUFFIX = ".partial"
 AHEAD = ".written-ahead.json"  # in a partial publication's parquet/: the tables export_ahead wrote, and from what
 
@@ -289,7 +287,9 @@ def _append_history(con: duckdb.DuckDBPyConnection, has_previous: bool, refresh_
     as the live publication's (`prev`): only the new rows are written. Rows of refreshes that were never published
     (a publish that failed after this) are removed first; a history that still differs from the live one (the
     file was started anew) is written again from it."""
-    table, new_history = f"{SCORING}.{HISTORY}", NEW_HISTORY.format(refresh_id=q(refresh_id))
+    table = f"{SCORING}.{HISTORY}"
+    new_history = (f"SELECT {q(refresh_id)} AS refresh_id, scored_at, account_id, rank, fit_score, fit_tier, "
+                   f"priority_score FROM {SCORING}.target_accounts")
     exists = con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE database_name = {q(SCORING)} "
                          f"AND table_name = {q(HISTORY)}").fetchone()[0]
     if has_previous and exists:

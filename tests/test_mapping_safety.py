@@ -129,3 +129,13 @@ def test_category_values_with_braces_and_quotes_give_their_own_level() -> None:
     rows = con.execute(f"SELECT {exprs['industry']}, {exprs['tech_0']} FROM account_features").fetchall()
     assert rows == [("industry = {tokens}", "uses Salesforce"), ("industry = it's", "no Salesforce"),
                     ("industry = {0}", "no Salesforce")]
+
+
+def test_a_mapping_file_that_links_out_of_the_landing_folder_is_refused(tmp_path: Path) -> None:
+    from pipelines.mapping import mapping_for
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    os.symlink("/etc/passwd", landing / "icp-mapping.yaml")
+    with pytest.raises(MappingError, match=r"icp-mapping.yaml in the landing folder .* is a link to /etc/passwd"):
+        mapping_for(landing)
