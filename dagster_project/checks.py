@@ -1,14 +1,12 @@
 """Asset checks beyond dbt's tests: pandera on account_features, Great Expectations on what gets published.
 
-Both are blocking: a failure stops the run before anything is published. Both run in the worker process
-(pipelines/worker.py), where pandas, pandera and Great Expectations are loaded.
+Both are blocking: a failure stops the run before anything is published.
 """
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
-from dagster_project.publish_asset import start_parquet_ahead
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
-from pipelines import worker
+from pipelines.quality import check_account_features, check_published_tables
 from pipelines.paths import Paths
 
 
@@ -16,7 +14,7 @@ from pipelines.paths import Paths
              description="pandera schema of account_features (schemas/account_features.py): types, ranges, "
                          "one row per account, bounded null shares. A failure stops scoring and publishing.")
 def account_features_schema() -> AssetCheckResult:
-    rows, failures = worker.call("pipelines.quality.check_account_features", Paths.resolve())
+    rows, failures = check_account_features(Paths.resolve())
     return AssetCheckResult(
         passed=not failures,
         severity=AssetCheckSeverity.ERROR,
@@ -33,8 +31,7 @@ def account_features_schema() -> AssetCheckResult:
                          "every segment_id known. Data Docs: <home>/reports/data_docs/index.html.")
 def published_tables_expectations(context: AssetCheckExecutionContext) -> AssetCheckResult:
     paths = Paths.resolve()
-    start_parquet_ahead(paths, context.run.run_id)  # DuckDB writes the publication's Parquet while GX works in pandas
-    report = worker.call("pipelines.quality.check_published_tables", paths)
+    report = check_published_tables(paths)
     return AssetCheckResult(
         passed=report.success,
         severity=AssetCheckSeverity.ERROR,

@@ -239,25 +239,8 @@ def prepare() -> None:
 
 
 def main() -> None:
-    """The `icp` console script: run the command, then end the process at once.
-
-    A refresh loads Dagster, dbt, Great Expectations, scikit-learn and the chart renderer; tearing that
-    interpreter down takes about 1.5 s after the work is done. Every command has closed what it opened
-    (databases, the Dagster instance, files) when it returns, so the script flushes its output and exits
-    without the teardown. (Tests call `app` itself.)"""
-    import logging
-
-    code: int = 0
-    try:
-        app()
-    except SystemExit as exc:
-        if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    """The `icp` console script."""
+    app()
 
 
 if __name__ == "__main__":

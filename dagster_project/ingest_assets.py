@@ -15,7 +15,6 @@ from dagster import (
 )
 
 from dagster_project.refresh_lock import RefreshLock
-from pipelines import worker
 from pipelines.ingest import ORDER, EntityReport, Ingestor, LandingError, upstream
 from pipelines.mapping import MappingError, mapping_for
 from pipelines.paths import Paths
@@ -85,7 +84,6 @@ def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
     """Ingest the selected landing entities, in dependency order, on one connection (one step: a step per entity
     cost Dagster and DuckDB about 0.1 s each). An entity that fails is reported after the others that do not
     depend on it, so one run names every broken entity."""
-    worker.start()  # it loads the later steps' libraries on the CPU the ingest leaves idle (pipelines/worker.py)
     paths = Paths.resolve()
     try:
         mapping = mapping_for(paths.landing)

@@ -1,6 +1,5 @@
 """The serving publication: all serving tables, swapped in atomically for BI tools to read."""
 
-import threading
 from datetime import datetime, timezone
 
 import duckdb
@@ -10,47 +9,13 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from dagster_project.ingest_assets import ingest
 from dagster_project.refresh_lock import RefreshLock
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, markdown_table, metric, scoring_key
-from pipelines import worker
 from pipelines.paths import Paths
 from pipelines.config import load_config
-from pipelines.publish import export_ahead, publish
+from pipelines.publish import publish
+from pipelines.report import write_live_report
 from pipelines.warehouse import warehouse
 
 OWNER = "team:data-engineering"
-
-
-class _ParquetAhead(threading.Thread):
-    """publish.export_ahead for one run, in the background; the publication step waits for it."""
-
-    def __init__(self, paths: Paths, run_id: str):
-        super().__init__(name="parquet-ahead", daemon=True)
-        self.paths, self.run_id, self.error = paths, run_id, None
-
-    def run(self) -> None:
-        try:
-            export_ahead(self.paths, self.run_id)
-        except Exception as exc:  # publish then writes every Parquet file itself
-            self.error = exc
-
-
-_ahead: dict[str, _ParquetAhead] = {}
-
-
-def start_parquet_ahead(paths: Paths, run_id: str) -> None:
-    """Start writing the scoring file's tables as Parquet for this run's publication (see publish.export_ahead):
-    called by the check of what gets published, whose pandas work leaves a core to DuckDB."""
-    if run_id in _ahead:  # the check runs again in the same run: one writer at a time
-        _ahead[run_id].join()
-    _ahead[run_id] = _ParquetAhead(paths, run_id)
-    _ahead[run_id].start()
-
-
-def _wait_parquet_ahead(context: AssetExecutionContext) -> None:
-    ahead = _ahead.pop(context.run_id, None)
-    if ahead is not None:
-        ahead.join()
-        if ahead.error is not None:
-            context.log.warning(f"writing Parquet ahead failed ({ahead.error}); the publication writes it itself")
 
 
 def _ingested(con) -> tuple[int, int]:
@@ -74,7 +39,6 @@ def serving_publication(context: AssetExecutionContext, refresh_lock: RefreshLoc
     stats = context.instance.get_run_stats(context.run_id)
     started = datetime.fromtimestamp(stats.start_time, timezone.utc).replace(tzinfo=None) if stats.start_time \
         else datetime.now(timezone.utc).replace(tzinfo=None)
-    _wait_parquet_ahead(context)  # its read-only connection to the scoring file must be closed
     with warehouse(paths) as con:
         rows_ingested, rows_rejected = _ingested(con)
         pub = publish(con, paths, context.run_id, started, rows_ingested, rows_rejected)
@@ -102,8 +66,7 @@ def serving_publication(context: AssetExecutionContext, refresh_lock: RefreshLoc
 )
 def icp_report(context: AssetExecutionContext, refresh_lock: RefreshLock) -> MaterializeResult:
     paths = Paths.resolve()
-    report, n_charts = worker.call("pipelines.report.write_live_report", paths, context.run_id,
-                                   load_config().declared_icp)
+    report, n_charts = write_live_report(paths, context.run_id, load_config().declared_icp)
     with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
         segments = markdown_table(con.execute("""
             SELECT segment_label AS segment, kind, n_accounts AS accounts, round(ideal_rate * 100, 1) AS ideal_pct,

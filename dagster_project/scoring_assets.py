@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from dagster_project.refresh_lock import RefreshLock
-from pipelines import worker
+from pipelines.icp.run import score_home
 from pipelines.config import load_config
 from pipelines.paths import Paths
 from pipelines.publish import live_publication, previous_publication
@@ -53,15 +53,15 @@ def markdown_table(result) -> MetadataValue:
                      owners=[OWNER], description=d) for t, d in SCORING_TABLES.items()],
 )
 def icp_model(context: AssetExecutionContext, refresh_lock: RefreshLock):
-    """Learn the ICP from account_features and score every account (pipelines/icp/model.py, in the worker)."""
+    """Learn the ICP from account_features and score every account (pipelines/icp/model.py)."""
     paths = Paths.resolve()
     previous = previous_publication(paths)
     if previous is not None and live_publication(paths) is None:
         context.log.warning(f"the serving link {paths.serving} is missing or broken: ranks and history are carried "
                             f"over from the newest complete publication, {previous.name}")
-    result = worker.call("pipelines.icp.run.score_home", paths, load_config(), context.run_id,
-                         datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
-                         previous / "icp.duckdb" if previous else None)
+    result = score_home(paths, load_config(), context.run_id,
+                        datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
+                        previous / "icp.duckdb" if previous else None)
     for message in result.warnings:
         context.log.warning(message)
     with warehouse(paths, read_only=True) as con:

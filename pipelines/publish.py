@@ -7,8 +7,7 @@ contract, and only then made live by replacing the symlink (rename(2) is atomic)
 
 The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scoring_db), where dbt wrote
 account_features and the scoring step its tables, in their published shape: the biggest tables are copied as
-file blocks, not written a second time. Their Parquet files can be written ahead (`export_ahead`, while the
-checks of what gets published run), into the partial publication that `publish` then completes.
+file blocks, not written a second time.
 
 target_accounts_history grows by a target list per refresh (800k rows a night at a million accounts). The scoring
 file therefore starts as a copy of the live publication's file with only that table kept (`start_scoring_file`),
@@ -17,7 +16,6 @@ Parquet is likewise the live publication's file with this refresh's row groups a
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -35,7 +33,6 @@ from schemas.contract import SQL_TYPES, serving_contract
 KEEP_PUBLICATIONS = 3
 HISTORY = "target_accounts_history"
 TMP_SUFFIX = ".partial"
-AHEAD = ".written-ahead.json"  # in a partial publication's parquet/: the tables export_ahead wrote, and from what
 
 
 class PublishError(RuntimeError):
@@ -152,11 +149,6 @@ def _partial(paths: Paths, refresh_id: str) -> Path:
     return paths.publications / (refresh_id + TMP_SUFFIX)
 
 
-def _file_stamp(path: Path) -> list[int]:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
-
-
 def _write_parquet(con: duckdb.DuckDBPyConnection, schema: str, table: str, publication: Path) -> None:
     _copy_parquet(con, f"{schema}.{ident(table)}", publication / "parquet" / f"{table}.parquet")
 
@@ -187,37 +179,6 @@ def _append_history_parquet(con: duckdb.DuckDBPyConnection, previous: Path, tmp:
     return True
 
 
-def export_ahead(paths: Paths, refresh_id: str) -> list[str]:
-    """Write every table of the scoring file (but the history, which `publish` completes) as Parquet into the
-    refresh's partial publication, before `publish` runs (which then writes only the other tables). Returns the
-    tables written. Reads the file on a connection of its own, read-only: run it while nothing writes the scoring
-    file, e.g. beside the checks of what gets published.
-    """
-    tmp = _partial(paths, refresh_id)
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "parquet").mkdir(parents=True)
-    stamp = _file_stamp(paths.scoring_db)
-    with duckdb.connect(str(paths.scoring_db), read_only=True) as con:
-        tables = [r[0] for r in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                                            f"AND table_name <> {q(HISTORY)} ORDER BY table_name").fetchall()]
-        for table in tables:
-            _write_parquet(con, "main", table, tmp)
-    (tmp / "parquet" / AHEAD).write_text(json.dumps({"scoring_file": stamp, "tables": tables}))
-    return tables
-
-
-def _written_ahead(tmp: Path, scoring_db: Path) -> list[str]:
-    """The tables whose Parquet export_ahead wrote into `tmp`, when the scoring file is still the one it read
-    (else none, and the partial publication is started again)."""
-    marker = tmp / "parquet" / AHEAD
-    try:
-        done = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return []
-    marker.unlink()
-    return done["tables"] if done.get("scoring_file") == _file_stamp(scoring_db) else []
-
-
 def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, started_at: datetime,
             rows_ingested: int, rows_rejected: int) -> Publication:
     """Write the refresh's serving tables as a new publication and make it live atomically."""
@@ -225,10 +186,8 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
     clean_stale(paths, keep=refresh_id)
     folder = paths.publications / refresh_id
     tmp = _partial(paths, refresh_id)
-    ahead = _written_ahead(tmp, paths.scoring_db)
-    if not ahead:
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / "parquet").mkdir(parents=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "parquet").mkdir(parents=True)
     previous = previous_publication(paths)
     if previous:
         con.execute(f"ATTACH {q(str(previous / 'icp.duckdb'))} AS prev (READ_ONLY)")
@@ -243,7 +202,7 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
                                       rows_rejected).items():
             con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {conformed(table, source)}")
         tables = {t: con.execute(f"SELECT count(*) FROM pub.main.{ident(t)}").fetchone()[0] for t in _tables(con)}
-        for table in sorted(tables.keys() - set(ahead)):
+        for table in sorted(tables):
             if not (table == HISTORY and previous and _append_history_parquet(con, previous, tmp, refresh_id,
                                                                                tables[HISTORY])):
                 _write_parquet(con, "pub.main", table, tmp)

@@ -1,5 +1,5 @@
 """The data checks of a refresh: pandera on account_features, and the Great Expectations suites (with their
-Data Docs) on the tables about to be published. The Dagster checks run them in the worker (pipelines/worker.py)."""
+Data Docs) on the tables about to be published. The Dagster asset checks call them; they only read."""
 from __future__ import annotations
 
 import os
@@ -35,19 +35,14 @@ FRAMES = {
 
 
 def check_account_features(paths: Paths) -> tuple[int, list[str]]:
-    """The rows of account_features, and its failures of the pandera schema (schemas/account_features.py). The
-    scoring inputs are read ahead meanwhile, for the scoring that follows a check that passed
-    (pipelines/icp/inputs.py)."""
-    from pipelines.icp import inputs
+    """The rows of account_features, and its failures of the pandera schema (schemas/account_features.py)."""
     from schemas.account_features import ACCOUNT_FEATURES, validate_account_features
 
-    with warehouse(paths, read_only=True) as con, inputs.read_ahead(con, paths, load_config().model.size_bins):
+    with warehouse(paths, read_only=True) as con:
         # Only the columns the schema checks are loaded into pandas.
         features = frame(con, f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM scoring.account_features",
                          arrow_strings=True)
         failures = validate_account_features(features)
-    if failures:
-        inputs.discard()
     return len(features), failures
 
 

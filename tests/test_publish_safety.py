@@ -155,38 +155,6 @@ def test_one_writer_whoever_starts_the_run(refreshed_home: Paths, tmp_path: Path
     assert _publication_state(paths)[1] == 3
 
 
-def test_parquet_written_ahead_is_published_only_from_the_scoring_file_it_read(refreshed_home: Paths,
-                                                                              tmp_path: Path) -> None:
-    """publish adopts the Parquet files that export_ahead wrote while the scoring file stayed as it was; once the
-    file changed, it writes them all again, so a publication never mixes two scoring files."""
-    from datetime import datetime
-
-    from pipelines.publish import export_ahead, publish
-    from pipelines.warehouse import warehouse
-
-    paths = _home_copy(refreshed_home, tmp_path)
-
-    def published_segments(refresh_id: str, touch_scoring_file: bool) -> int:
-        tables = export_ahead(paths, refresh_id)
-        assert {"account_features", "account_scores", "target_accounts", "icp_segments"} <= set(tables)
-        marked = paths.publications / f"{refresh_id}.partial" / "parquet" / "icp_segments.parquet"
-        with duckdb.connect() as con:  # a stand-in file: shows whether publish kept what was written ahead
-            con.execute(f"COPY (SELECT 42 AS marker) TO '{marked}' (FORMAT parquet)")
-        if touch_scoring_file:
-            os.utime(paths.scoring_db, ns=(time.time_ns(), time.time_ns()))
-        with warehouse(paths) as con:
-            publish(con, paths, refresh_id, datetime(2026, 1, 1), 0, 0)
-        with duckdb.connect() as con:
-            return con.execute(f"SELECT count(*) FROM '{paths.serving / 'parquet' / 'icp_segments.parquet'}'"
-                               ).fetchone()[0]
-
-    assert published_segments("ahead-kept", touch_scoring_file=False) == 1  # the stand-in, adopted
-    assert not list((paths.serving / "parquet").glob(".*"))
-    with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
-        segments = con.execute("SELECT count(*) FROM icp_segments").fetchone()[0]
-    assert segments > 1
-    assert published_segments("ahead-stale", touch_scoring_file=True) == segments  # written again
-
 
 def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshed_home: Paths,
                                                                         tmp_path: Path) -> None:

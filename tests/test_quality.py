@@ -82,36 +82,6 @@ def test_pandera_names_the_failing_columns(refreshed_home: Paths, tmp_path: Path
     assert any(f.startswith("lifecycle: isin") and "lead" in f for f in failures)
 
 
-def test_the_features_check_reads_the_scoring_inputs_ahead_for_the_same_file_only(refreshed_home: Paths,
-                                                                                  tmp_path: Path) -> None:
-    """The pandera check reads what scoring reads first (pipelines/icp/inputs.py): scoring takes the same frame
-    and levels it would read itself, once, and only from the scoring file they were read from."""
-    from pipelines.config import load_config
-    from pipelines.icp import inputs
-    from pipelines.warehouse import warehouse
-
-    _warehouse_copy(refreshed_home, tmp_path).close()
-    home, bins = Paths.resolve(tmp_path), load_config().model.size_bins
-    assert check_account_features(home) == (_accounts(home), [])
-    ahead = inputs.take(home, bins)
-    with warehouse(home, read_only=True) as con:
-        fresh = inputs.read_inputs(con, bins)
-    pd.testing.assert_frame_equal(ahead.features, fresh.features)
-    assert ahead.encoding == fresh.encoding and len(ahead.features) == _accounts(home) > 0
-    assert inputs.take(home, bins) is None  # taken once
-
-    check_account_features(home)
-    assert inputs.take(home, bins + 1) is None  # read for other size bands
-    check_account_features(home)
-    with duckdb.connect(str(home.scoring_db)) as con:  # the file changed since
-        con.execute("UPDATE account_features SET employee_count = employee_count + 1")
-    assert inputs.take(home, bins) is None
-
-    with duckdb.connect(str(home.scoring_db)) as con:
-        con.execute("UPDATE account_features SET lifecycle = 'lead' WHERE rowid = 0")
-    rows, failures = check_account_features(home)
-    assert any(f.startswith("lifecycle: isin") for f in failures) and inputs.take(home, bins) is None
-
 
 def _accounts(home: Paths) -> int:
     with duckdb.connect(str(home.scoring_db), read_only=True) as con:

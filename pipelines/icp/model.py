@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from pipelines.config import Config
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import FEATURES, Encoding, LevelCodes, level_codes, supervised_edges
-from pipelines.icp.inputs import ScoringInputs, read_inputs
+from pipelines.icp.inputs import read_inputs
 from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, distinct_rows, fit_declared,
                                      fit_design, score, scores_query, write_scorecard)
@@ -161,16 +161,16 @@ def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: p
 
 # One thread per numeric library (OpenMP, BLAS) while scoring: scikit-learn's logistic fits on both cores took as
 # long as on one and twice the CPU (the 4 fits at a million accounts: 3.2 s and 6.3 cpu-s, against 3.0 s and
-# 3.0 cpu-s), which the step's other work (DuckDB, the worker thread) needs. The limit is the process's: it
-# holds in the worker thread too.
+# 3.0 cpu-s), which the step's other work (DuckDB, the second thread below) needs. The limit is the process's:
+# it holds in that thread too.
 @threadpool_limits.wrap(limits=1)
 def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scored_at: datetime,
-              previous: Path | None = None, inputs: ScoringInputs | None = None) -> IcpResult:
+              previous: Path | None = None) -> IcpResult:
     """Learn the ICP and write every scoring table, in its published shape, to the catalog `scoring`. `con` is
-    the build database (after dbt); `previous` is the live publication's database, for the targets' previous ranks;
-    `inputs` are what read_inputs would read from `con`, when they were read ahead (pipelines/icp/inputs.py)."""
+    the build database (after dbt); `previous` is the live publication's database, for the targets' previous
+    ranks."""
     warnings: list[str] = []
-    inputs = inputs or read_inputs(con, cfg.model.size_bins)
+    inputs = read_inputs(con, cfg.model.size_bins)
     features = inputs.features
     as_of = pd.Timestamp(features["as_of"].max()) if len(features) else pd.Timestamp(scored_at)
     customers = is_customer(features)
@@ -178,9 +178,9 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     y = _training_labels(features, labels, cfg)
     enc = _supervised(inputs.encoding, features, y.segment, cfg)
     codes = level_codes(con, enc, declared_size_rule(cfg.declared_icp))  # rows in features' order
-    # The segment tree and the backtest fit in scikit-learn (numpy, mostly outside the GIL) in a worker thread:
+    # The segment tree and the backtest fit in scikit-learn (numpy, mostly outside the GIL) in a second thread:
     # the tree while the scorecard is fitted, the backtest while DuckDB writes the tables.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="icp-worker") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="icp-fit") as pool:
         segments = pool.submit(_segments, features, codes, y.segment, labels, enc, cfg)
         card = _choose_scorecard(codes, y, enc, cfg, int(customers.sum()), warnings)
         backtest_warnings: list[str] = []

@@ -1,5 +1,4 @@
-"""Scoring a home, as the Dagster step hands it to the worker process (pipelines/worker.py): the entry point and
-its result, both without scikit-learn or pandas, so that the step's own process never loads them."""
+"""Scoring a home: the entry point of the Dagster step, and its result."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,11 +31,8 @@ class IcpResult:
 
 def score_home(paths: Paths, cfg: Config, refresh_id: str, scored_at: datetime,
                previous: Path | None = None) -> IcpResult:
-    """Learn the ICP and write the scoring tables in the home's warehouse (pipelines.icp.model.build_icp), from the
-    inputs the check of account_features read ahead when there are some (pipelines/icp/inputs.py)."""
-    from pipelines.icp import inputs
+    """Learn the ICP and write the scoring tables in the home's warehouse (pipelines.icp.model.build_icp)."""
     from pipelines.icp.model import build_icp
 
-    ahead = inputs.take(paths, cfg.model.size_bins)  # before this connection opens the scoring file for writing
     with warehouse(paths) as con:
-        return build_icp(con, cfg, refresh_id, scored_at, previous, ahead)
+        return build_icp(con, cfg, refresh_id, scored_at, previous)
