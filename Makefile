@@ -3,17 +3,24 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+MANIFEST := dbt/target/manifest.json
+DBT_FILES := dbt/dbt_project.yml dbt/profiles.yml $(shell find dbt/models dbt/macros dbt/seeds dbt/tests -type f)
 export ICP_HOME ?= $(CURDIR)/.icp
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup run test ui bench lock clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(MANIFEST)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
+
+# The dbt project's manifest, which Dagster reads to know the models and tests (parsed again when dbt/ changes).
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	$(BIN)/icp prepare
 
 run: setup
 	$(BIN)/icp run
@@ -25,7 +32,6 @@ bench: setup
 	$(BIN)/icp bench
 
 ui: setup
-	DAGSTER_HOME=$(ICP_HOME)/dagster $(BIN)/icp prepare
 	DAGSTER_HOME=$(ICP_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # Re-resolve the pinned environment from pyproject.toml's ranges (needs the package index).

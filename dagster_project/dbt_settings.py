@@ -1,11 +1,18 @@
-"""How this project runs dbt: the dbt executable beside this Python, and the vars it takes from icp.yaml."""
+"""How this project runs dbt: the project, the dbt executable beside this Python, and the vars it takes from
+icp.yaml."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from dagster_dbt import DbtCliResource, DbtProject
+
 from pipelines.config import load_config
+from pipelines.paths import DBT_PROJECT_DIR
+
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
 def dbt_executable() -> str:
@@ -19,3 +26,15 @@ def dbt_vars() -> dict[str, Any]:
     cfg = load_config()
     return {"engagement_half_life_days": cfg.scoring.engagement_half_life_days,
             "engagement_window_days": cfg.scoring.engagement_window_days}
+
+
+def dbt_resource() -> DbtCliResource:
+    """The resource that runs dbt for Dagster."""
+    return DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())
+
+
+def prepare_manifest() -> None:
+    """Parse the dbt project into its manifest (target/manifest.json), which Dagster reads to know the models and
+    tests. `make setup` runs it; run it again (`icp prepare`) after changing the dbt project."""
+    dbt_resource().cli(["parse", "--quiet", "--vars", json.dumps(dbt_vars())],
+                       target_path=DBT_PROJECT.target_path).wait()

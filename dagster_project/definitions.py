@@ -3,8 +3,8 @@ from dagster import Definitions
 
 from dagster_project.automation import landing_files_sensor, nightly_refresh, refresh_failure_alert
 from dagster_project.checks import account_features_schema, published_tables_expectations
-from dagster_project.dbt_assets import DBT_PROJECT, IcpDbtCliResource, icp_dbt_models
-from dagster_project.dbt_settings import dbt_executable
+from dagster_project.dbt_assets import icp_dbt_models
+from dagster_project.dbt_settings import dbt_resource
 from dagster_project.ingest_assets import ingest
 from dagster_project.jobs import icp_refresh
 from dagster_project.publish_asset import icp_report, serving_publication
@@ -17,6 +17,6 @@ defs = Definitions(
     jobs=[icp_refresh],
     schedules=[nightly_refresh],
     sensors=[landing_files_sensor, refresh_failure_alert],
-    resources={"dbt": IcpDbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
+    resources={"dbt": dbt_resource(),
                "refresh_lock": RefreshLock()},
 )

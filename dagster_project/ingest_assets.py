@@ -15,13 +15,13 @@ from dagster import (
 )
 
 from dagster_project.refresh_lock import RefreshLock
+from dagster_project.owners import OWNER
 from pipelines.ingest import ORDER, EntityReport, Ingestor, LandingError, upstream
 from pipelines.mapping import MappingError, mapping_for
 from pipelines.paths import Paths
 from pipelines.warehouse import warehouse
 from schemas.contract import Entity, landing_contract
 
-OWNER = "team:data-engineering"
 
 
 def raw_key(entity: Entity) -> AssetKey:

@@ -9,13 +9,13 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from dagster_project.ingest_assets import ingest
 from dagster_project.refresh_lock import RefreshLock
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, markdown_table, metric, scoring_key
+from dagster_project.owners import OWNER
 from pipelines.paths import Paths
 from pipelines.config import load_config
 from pipelines.publish import publish
 from pipelines.report import write_live_report
 from pipelines.warehouse import warehouse
 
-OWNER = "team:data-engineering"
 
 
 def _ingested(con) -> tuple[int, int]:
