@@ -118,7 +118,7 @@ def _top_targets(paths: Paths, n: int = 10) -> None:
 
 def _where(paths: Paths) -> None:
     out.print(f"results:  {paths.serving / 'icp.duckdb'}  (open read-only from any DuckDB client or BI tool)")
-    out.print(f"parquet:  {paths.serving / 'parquet'}/<table>.parquet")
+    out.print(f"parquet:  {paths.serving / 'parquet'}/<table>.parquet  (target_accounts_history/: by refresh_date)")
     out.print(f"Dagster:  make ui  ->  http://127.0.0.1:3000  (run history in {paths.dagster_home})")
 
 
@@ -210,7 +210,7 @@ def explain(account_id: str = typer.Argument(..., help="the account's id (crm/ac
 def bench(home: Optional[Path] = HomeOpt,
           sizes: str = typer.Option("100000,1000000", "--sizes", help="account counts to measure, comma-separated")) -> None:
     """Benchmark full refreshes against the floor of loading the landing files once (see README)."""
-    from dagster_project.bench import STAGES, run_bench
+    from benchmarks.refresh import STAGES, run_bench
 
     paths = Paths.resolve(home)
     report = run_bench(paths.home, [int(s) for s in sizes.split(",")], echo=lambda m: console.print(m, highlight=False))
@@ -232,10 +232,11 @@ def bench(home: Optional[Path] = HomeOpt,
 
 @app.command()
 def prepare() -> None:
-    """Parse the dbt project (manifest for Dagster); done automatically when missing or stale."""
-    from dagster_project.dbt_assets import ensure_manifest
+    """Parse the dbt project into the manifest Dagster reads: `make setup` does it; again after changing dbt/."""
+    from dagster_project.dbt_settings import DBT_PROJECT, prepare_manifest
 
-    out.print(f"dbt manifest: {ensure_manifest()}")
+    prepare_manifest()
+    out.print(f"dbt manifest: {DBT_PROJECT.manifest_path}")
 
 
 def main() -> None:

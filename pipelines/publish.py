@@ -12,7 +12,8 @@ file blocks, not written a second time.
 target_accounts_history grows by a target list per refresh (800k rows a night at a million accounts). The scoring
 file therefore starts as a copy of the live publication's file with only that table kept (`start_scoring_file`),
 and `publish` appends this refresh's rows to it: the history is copied as file blocks too, not written again. Its
-Parquet is likewise the live publication's file with this refresh's row groups appended (pipelines/parquet_append.py).
+Parquet is a dataset partitioned by the refresh's date: this refresh's rows are written, the earlier partitions'
+files are hard links to the live publication's.
 """
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import parquet_append
-from pipelines.ingest import ident, q
+from pipelines.sql import ident, q
 from pipelines.paths import Paths
 from pipelines.warehouse import SCORING, discard_scoring
 from schemas.contract import SQL_TYPES, serving_contract
@@ -50,28 +50,21 @@ class Publication:
         return self.folder / "icp.duckdb"
 
 
-def _sources(has_previous: bool, refresh_id: str, started_at: datetime, rows_ingested: int,
-             rows_rejected: int) -> dict[str, str]:
+def _sources(has_previous: bool) -> dict[str, str]:
     """The SELECT behind each published table that the scoring file does not bring, over the build database
-    (`prev` = the live publication). Values are written into the SQL, not bound as parameters: DuckDB loads
-    pandas to bind one (half a cpu-second), which this process otherwise never needs."""
+    (`prev` = the live publication). The refreshes table's takes the parameters of `publish`."""
     refreshes = "SELECT * FROM prev.refreshes UNION ALL " if has_previous else ""
     return {
         "quarantine": "SELECT * FROM raw.quarantine",
         "ingest_summary": "SELECT * FROM raw.ingest_summary ORDER BY entity",
-        "refreshes": refreshes + f"""
-            SELECT {q(refresh_id)} AS refresh_id, {_timestamp(started_at)} AS started_at,
-                   {_timestamp(datetime.utcnow())} AS published_at,
-                   CAST({int(rows_ingested)} AS BIGINT) AS rows_ingested,
-                   CAST({int(rows_rejected)} AS BIGINT) AS rows_rejected,
+        "refreshes": refreshes + """
+            SELECT CAST($refresh_id AS VARCHAR) AS refresh_id, CAST($started_at AS TIMESTAMP) AS started_at,
+                   CAST($published_at AS TIMESTAMP) AS published_at,
+                   CAST($rows_ingested AS BIGINT) AS rows_ingested, CAST($rows_rejected AS BIGINT) AS rows_rejected,
                    (SELECT any_value(model_version) FROM scoring.model_evaluation) AS model_version,
                    (SELECT count(*) FROM scoring.target_accounts) AS n_targets,
                    (SELECT any_value(auc) FROM scoring.model_evaluation) AS auc""",
     }
-
-
-def _timestamp(value: datetime) -> str:
-    return f"TIMESTAMP {q(value.isoformat(sep=' '))}"
 
 
 def conformed(table: str, source: str) -> str:
@@ -149,34 +142,54 @@ def _partial(paths: Paths, refresh_id: str) -> Path:
     return paths.publications / (refresh_id + TMP_SUFFIX)
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, schema: str, table: str, publication: Path) -> None:
-    _copy_parquet(con, f"{schema}.{ident(table)}", publication / "parquet" / f"{table}.parquet")
+def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> None:
+    """Write `pub.main.<table>` as its Parquet file in the publication's parquet `folder`."""
+    con.execute(f"COPY pub.main.{ident(table)} TO {q(str(folder / f'{table}.parquet'))} (FORMAT parquet)")
 
 
-def _copy_parquet(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> None:
-    """Write `source` (a table, or a query in parentheses) as the Parquet file `path`."""
-    con.execute(f"COPY {source} TO {q(str(path))} (FORMAT parquet)")
+def _write_history_parquet(con: duckdb.DuckDBPyConnection, previous: Path | None, folder: Path, refresh_id: str,
+                           rows: int) -> None:
+    """Write target_accounts_history as its partitioned dataset in the publication's parquet `folder`: this
+    refresh's rows as new files, the earlier partitions as hard links to the previous publication's files. When
+    those are missing (a first publication, an older layout) or do not add up to the `rows` of the history, the
+    whole history is written."""
+    contract = serving_contract()[HISTORY]
+    dataset = contract.parquet_path(folder)
+    earlier = contract.parquet_path(previous / "parquet") if previous else None
+    if earlier is not None and earlier.is_dir():
+        _copy_history(con, dataset, refresh_id, only_this_refresh=True)
+        _link_files(earlier, dataset)
+        if _parquet_rows(con, contract.parquet_glob(folder)) == rows:
+            return
+        shutil.rmtree(dataset)
+    _copy_history(con, dataset, refresh_id, only_this_refresh=False)
 
 
-def _append_history_parquet(con: duckdb.DuckDBPyConnection, previous: Path, tmp: Path, refresh_id: str,
-                            rows: int) -> bool:
-    """Write the history's Parquet into the partial publication `tmp` as the live one's (`previous`) with this
-    refresh's rows appended (pipelines/parquet_append.py), not the whole history again. False, with nothing
-    written, when that cannot be done (no such file, another schema, or not `rows` rows in all)."""
-    live = previous / "parquet" / f"{HISTORY}.parquet"
-    if not live.exists():
-        return False
-    new, out = tmp / "parquet" / f".{HISTORY}.new.parquet", tmp / "parquet" / f"{HISTORY}.parquet"
-    _copy_parquet(con, f"(SELECT * FROM pub.main.{HISTORY} WHERE refresh_id = {q(refresh_id)})", new)
-    try:
-        if not parquet_append.append(live, new, out):
-            return False
-    finally:
-        new.unlink()
-    if con.execute(f"SELECT count(*) FROM read_parquet({q(str(out))})").fetchone()[0] != rows:
-        out.unlink()
-        return False
-    return True
+def _copy_history(con: duckdb.DuckDBPyConnection, dataset: Path, refresh_id: str, only_this_refresh: bool) -> None:
+    """COPY the history (or only this refresh's rows) into the new folder `dataset`, partitioned by refresh date;
+    the files are named for this refresh, so they never collide with earlier refreshes' files."""
+    dataset.mkdir()
+    where = "WHERE refresh_id = $refresh_id" if only_this_refresh else ""
+    con.execute(f"COPY (SELECT *, CAST(scored_at AS DATE) AS refresh_date FROM pub.main.{HISTORY} {where}) "
+                f"TO {q(str(dataset))} (FORMAT parquet, PARTITION_BY (refresh_date), "
+                f"FILENAME_PATTERN {q(refresh_id + '_{i}')})",
+                {"refresh_id": refresh_id} if only_this_refresh else None)
+
+
+def _link_files(source: Path, target: Path) -> None:
+    """Hard-link every file of the folder tree `source` into `target` (copied where a link cannot be made)."""
+    for path in source.rglob("*.parquet"):
+        to = target / path.relative_to(source)
+        to.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, to)
+        except OSError:
+            shutil.copyfile(path, to)
+
+
+def _parquet_rows(con: duckdb.DuckDBPyConnection, pattern: Path) -> int:
+    return con.execute("SELECT count(*) FROM read_parquet($pattern, hive_partitioning = true)",
+                       {"pattern": str(pattern)}).fetchone()[0]
 
 
 def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, started_at: datetime,
@@ -198,14 +211,17 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
         shutil.copyfile(paths.scoring_db, tmp / "icp.duckdb")
         con.execute(f"ATTACH {q(str(tmp / 'icp.duckdb'))} AS pub")
         attached = True
-        for table, source in _sources(previous is not None, refresh_id, started_at, rows_ingested,
-                                      rows_rejected).items():
-            con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {conformed(table, source)}")
+        refresh = {"refresh_id": refresh_id, "started_at": started_at, "published_at": datetime.utcnow(),
+                   "rows_ingested": rows_ingested, "rows_rejected": rows_rejected}
+        for table, source in _sources(previous is not None).items():
+            con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {conformed(table, source)}",
+                        refresh if table == "refreshes" else None)
         tables = {t: con.execute(f"SELECT count(*) FROM pub.main.{ident(t)}").fetchone()[0] for t in _tables(con)}
         for table in sorted(tables):
-            if not (table == HISTORY and previous and _append_history_parquet(con, previous, tmp, refresh_id,
-                                                                               tables[HISTORY])):
-                _write_parquet(con, "pub.main", table, tmp)
+            if table == HISTORY:
+                _write_history_parquet(con, previous, tmp / "parquet", refresh_id, tables[HISTORY])
+            else:
+                _write_parquet(con, table, tmp / "parquet")
         problems = check_publication(con, "pub")
         if problems:
             raise PublishError("the new publication breaks the serving contract: " + "; ".join(problems))

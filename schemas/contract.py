@@ -82,6 +82,15 @@ class ServingTable:
     name: str
     doc: str
     columns: dict[str, str]  # column -> contract type
+    partition_by: str | None = None  # its Parquet is a Hive-partitioned folder by this column, not one file
+
+    def parquet_path(self, folder: Path) -> Path:
+        """Where the table's Parquet is in a publication's `parquet` folder: a file, or a partitioned folder."""
+        return folder / (self.name if self.partition_by else f"{self.name}.parquet")
+
+    def parquet_glob(self, folder: Path) -> Path:
+        """The pattern that reads all of the table's Parquet (read_parquet, with hive_partitioning)."""
+        return self.parquet_path(folder) / "*" / "*.parquet" if self.partition_by else self.parquet_path(folder)
 
 
 @lru_cache(maxsize=None)
@@ -90,6 +99,7 @@ def serving_contract() -> dict[str, ServingTable]:
     raw = yaml.safe_load((HERE / "serving.yaml").read_text())
     return {
         name: ServingTable(name=name, doc=spec.get("doc", ""),
-                           columns={col: c["type"] for col, c in spec["columns"].items()})
+                           columns={col: c["type"] for col, c in spec["columns"].items()},
+                           partition_by=spec.get("parquet_partition_by"))
         for name, spec in raw["tables"].items()
     }

@@ -24,12 +24,24 @@ def _tree_digest(folder: Path) -> dict[str, str]:
 def test_publication_honours_the_serving_contract(refreshed_home: Paths) -> None:
     with duckdb.connect(str(refreshed_home.serving / "icp.duckdb"), read_only=True) as con:
         assert check_publication(con, "icp") == []
-        for table in serving_contract():
-            parquet = refreshed_home.serving / "parquet" / f"{table}.parquet"
-            assert parquet.exists(), table
-            n_db = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            n_pq = con.execute(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchone()[0]
-            assert n_db == n_pq, table
+        for table in serving_contract().values():
+            assert table.parquet_path(refreshed_home.serving / "parquet").exists(), table.name
+            parquet = table.parquet_glob(refreshed_home.serving / "parquet")
+            n_db = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+            n_pq = con.execute(f"SELECT count(*) FROM read_parquet('{parquet}', hive_partitioning = true)"
+                               ).fetchone()[0]
+            assert n_db == n_pq, table.name
+
+
+def test_history_parquet_is_partitioned_by_refresh_date(refreshed_home: Paths) -> None:
+    """target_accounts_history's Parquet is a Hive-partitioned dataset: one folder per refresh day (version 2)."""
+    dataset = refreshed_home.serving / "parquet" / "target_accounts_history"
+    (day,) = read(refreshed_home, "SELECT DISTINCT CAST(scored_at AS DATE) FROM target_accounts_history")[0:1]
+    assert (dataset / f"refresh_date={day[0].isoformat()}").is_dir()
+    with duckdb.connect() as con:
+        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{dataset}/*/*.parquet', "
+                                             "hive_partitioning = true)").fetchall()]
+    assert columns[-1] == "refresh_date" and set(serving_contract()["target_accounts_history"].columns) < set(columns)
 
 
 def test_target_list_is_ranked_dense_and_explained(refreshed_home: Paths) -> None:

@@ -54,8 +54,8 @@ def _history(db: Path) -> dict[str, int]:
 def _parquet_history(paths: Paths) -> dict[str, int]:
     """Rows of target_accounts_history per refresh, in the live publication's Parquet."""
     with duckdb.connect() as con:
-        return dict(con.execute(f"SELECT refresh_id, count(*) FROM "
-                                f"'{paths.serving / 'parquet' / 'target_accounts_history.parquet'}' GROUP BY ALL"
+        return dict(con.execute(f"SELECT refresh_id, count(*) FROM read_parquet("
+                                f"'{paths.serving / 'parquet' / 'target_accounts_history'}/*/*.parquet') GROUP BY ALL"
                                 ).fetchall())
 
 
@@ -160,8 +160,8 @@ def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshe
                                                                         tmp_path: Path) -> None:
     """The scoring file starts with the live publication's history only; publish appends the refresh's target list,
     drops the rows of a refresh that was never published, and writes the history whole when the file lacks it. The
-    history's Parquet holds the same rows: the live file's with the refresh's appended, or written whole when the
-    live publication has none."""
+    history's Parquet dataset holds the same rows: the live publication's files hard-linked beside the refresh's new
+    ones, or all written again when the live publication has none."""
     from datetime import datetime
 
     from pipelines.publish import publish, start_scoring_file
@@ -186,13 +186,17 @@ def test_history_is_carried_appended_and_holds_only_published_refreshes(refreshe
             publish(con, paths, refresh_id, datetime(2026, 1, 1), 0, 0)
         return _history(paths.serving / "icp.duckdb")
 
+    first = paths.serving.resolve() / "parquet" / "target_accounts_history"
     second = publish_as("second")
+    linked = paths.serving.resolve() / "parquet" / "target_accounts_history"
+    assert {p.relative_to(first): p.stat().st_ino for p in first.rglob("*.parquet")}.items() <= \
+        {p.relative_to(linked): p.stat().st_ino for p in linked.rglob("*.parquet")}.items()
     assert second == {**live, "second": n_targets} == _parquet_history(paths)
     with warehouse(paths) as con:
         con.execute("DROP TABLE scoring.target_accounts_history")  # a scoring file started anew
     third = publish_as("third")
     assert third == {**second, "third": n_targets} == _parquet_history(paths)
-    (paths.serving / "parquet" / "target_accounts_history.parquet").unlink()  # nothing to append to
+    shutil.rmtree(paths.serving / "parquet" / "target_accounts_history")  # no earlier partitions to link
     assert publish_as("fourth") == {**third, "fourth": n_targets} == _parquet_history(paths)
     assert not list((paths.serving / "parquet").glob(".*"))
 
