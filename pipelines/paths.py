@@ -63,11 +63,6 @@ class Paths:
         return self.home / "reports"
 
     @property
-    def cache(self) -> Path:
-        """What a refresh keeps only to be faster the next time (compiled templates); safe to delete."""
-        return self.home / "cache"
-
-    @property
     def lock_file(self) -> Path:
         return self.home / "refresh.lock"
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.config import load_config
 from pipelines.paths import Paths
 from pipelines.warehouse import frame, warehouse
 
@@ -47,10 +46,9 @@ def check_account_features(paths: Paths) -> tuple[int, list[str]]:
 
 
 def check_published_tables(paths: Paths) -> QualityReport:
-    """check_scoring_tables on the home's warehouse, read-only, with the Data Docs under its reports (and their
-    compiled templates in its cache)."""
+    """check_scoring_tables on the home's warehouse, read-only, with the Data Docs under its reports."""
     with warehouse(paths, read_only=True) as con:
-        return check_scoring_tables(con, paths.reports / "data_docs", paths.cache / "data_docs_templates")
+        return check_scoring_tables(con, paths.reports / "data_docs")
 
 
 def _used_columns(expectations: list) -> list[str]:
@@ -62,42 +60,11 @@ def _used_columns(expectations: list) -> list[str]:
     return sorted(used) or ["1 AS one"]
 
 
-def _keep_compiled_templates(directory: Path | None) -> None:
-    """Have GX's Data Docs keep their compiled Jinja templates under `directory` (None: GX's own behaviour). GX
-    makes a Jinja environment for every page it writes and compiles its templates there anew: 51 compiles of 24
-    templates, 0.3 to 0.4 s of every refresh. Jinja checks a kept template against its source (and its own
-    version) before using it."""
-    from great_expectations.render.view import view
-    from jinja2 import FileSystemBytecodeCache
-
-    gx_init = view.DefaultJinjaView.__dict__.get("_gx_init", view.DefaultJinjaView.__init__)
-    view.DefaultJinjaView._gx_init = gx_init
-    if directory is None:
-        view.DefaultJinjaView.__init__ = gx_init
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    cache = FileSystemBytecodeCache(str(directory))
-
-    def __init__(self, *args, **kwargs) -> None:
-        gx_init(self, *args, **kwargs)
-        self.env.bytecode_cache = cache
-
-    view.DefaultJinjaView.__init__ = __init__
-
-
-def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path,
-                         templates: Path | None = None) -> QualityReport:
-    """Validate the scoring tables (pandas batches) and write Data Docs HTML under `docs_dir`, with their compiled
-    templates kept under `templates` when given."""
+def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> QualityReport:
+    """Validate the scoring tables (pandas batches) and write Data Docs HTML under `docs_dir`."""
     import great_expectations as gx
-    from great_expectations.execution_engine import pandas_execution_engine
 
     from schemas.expectations import expectation_suite, suites
-
-    # GX fingerprints every pandas batch under HASH_THRESHOLD bytes by hashing all of its values (1.5 s for the
-    # 807k target rows of a million accounts). The fingerprint is only a label on the validation result.
-    pandas_execution_engine.HASH_THRESHOLD = 0
-    _keep_compiled_templates(templates)
 
     n_targets = con.execute("SELECT count(*) FROM scoring.target_accounts").fetchone()[0]
     segment_ids = [r[0] for r in con.execute("SELECT segment_id FROM scoring.icp_segments").fetchall()]

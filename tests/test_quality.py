@@ -5,11 +5,9 @@ import shutil
 from pathlib import Path
 
 import duckdb
-import pandas as pd
-import pytest
 
 from pipelines.paths import Paths
-from pipelines.quality import check_account_features, check_scoring_tables
+from pipelines.quality import check_scoring_tables
 from schemas.account_features import validate_account_features
 
 
@@ -27,29 +25,6 @@ def test_expectations_pass_on_a_good_refresh_and_write_data_docs(refreshed_home:
     docs = refreshed_home.reports / "data_docs" / "index.html"
     assert docs.exists()  # written by the check during the refresh
     assert "target_accounts" in docs.read_text()
-
-
-def test_data_docs_keep_their_compiled_templates(refreshed_home: Paths, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """The refresh kept the Data Docs' compiled templates in the home's cache; with them, GX compiles none of its
-    template files (only a few strings of the pages) and writes the same pages."""
-    import jinja2
-
-    kept = refreshed_home.cache / "data_docs_templates"
-    assert len(list(kept.iterdir())) >= 20
-    compiled, compile_template = [], jinja2.Environment.compile
-
-    def counted(env: jinja2.Environment, source: str, name: str | None = None, *args, **kwargs):
-        if name:  # a template file, not a string
-            compiled.append(name)
-        return compile_template(env, source, name, *args, **kwargs)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counted)
-    con = _warehouse_copy(refreshed_home, tmp_path)
-    assert check_scoring_tables(con, tmp_path / "cached", kept).success and compiled == []
-    assert check_scoring_tables(con, tmp_path / "plain").success and len(compiled) >= 20
-    pages = sorted(p.name for p in (tmp_path / "plain").rglob("*.html"))  # their folders are named by time
-    assert pages == sorted(p.name for p in (tmp_path / "cached").rglob("*.html")) and len(pages) >= 5
 
 
 def test_expectations_fail_on_duplicate_ranks_and_customers_in_the_list(refreshed_home: Paths, tmp_path: Path) -> None:
