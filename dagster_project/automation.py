@@ -13,12 +13,12 @@ from dagster import (
 
 from pipelines.alerts import failure_message, post_webhook
 from pipelines.config import load_config
-from pipelines.ingest import landing_fingerprint
+from pipelines.landing_files import landing_fingerprint
 from pipelines.paths import Paths
 from pipelines.publish import publication_status
 
 from dagster_project.jobs import icp_refresh
-from dagster_project.refresh import step_failure_cause
+from dagster_project.step_failure import step_failure_cause
 
 _cfg = load_config()
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from dagster_project.step_failure import step_failure_cause
 from pipelines.paths import Paths
 
 DAGSTER_YAML = """# Written by the ICP engine: a local instance with no telemetry, where refresh runs queue one at a time.
@@ -66,18 +67,6 @@ def _failure(result) -> tuple[str | None, str | None]:
             err = event.event_specific_data.error
             return "run start", f"{err.cls_name}: {err.message.split(': ', 1)[-1].strip()}"
     return None, None
-
-
-def step_failure_cause(event) -> str | None:
-    """What a STEP_FAILURE event says went wrong: a Failure's description (ingest errors name the entity and
-    file), else the error the step itself raised."""
-    data = event.step_failure_data
-    if data.user_failure_data is not None and data.user_failure_data.description:
-        return data.user_failure_data.description
-    err = data.error
-    while err is not None and err.cause is not None and "StepExecutionError" in (err.cls_name or ""):
-        err = err.cause  # Dagster's wrapper: show what the step itself raised
-    return f"{err.cls_name}: {err.message.strip()}" if err else None
 
 
 class _StepWatcher(threading.Thread):

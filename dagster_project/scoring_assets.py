@@ -5,13 +5,13 @@ from datetime import datetime, timezone
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from dagster_project.refresh_lock import RefreshLock
-from pipelines.icp.run import score_home
+from dagster_project.owners import OWNER
+from pipelines.icp.model import build_icp
 from pipelines.config import load_config
 from pipelines.paths import Paths
 from pipelines.publish import live_publication, previous_publication
 from pipelines.warehouse import warehouse
 
-OWNER = "team:data-engineering"
 FEATURES_KEY = AssetKey(["marts", "account_features"])
 SCORING_TABLES = {
     "account_scores": "Every account with its fit score, tier, segment, value index, labels and reasons.",
@@ -59,9 +59,10 @@ def icp_model(context: AssetExecutionContext, refresh_lock: RefreshLock):
     if previous is not None and live_publication(paths) is None:
         context.log.warning(f"the serving link {paths.serving} is missing or broken: ranks and history are carried "
                             f"over from the newest complete publication, {previous.name}")
-    result = score_home(paths, load_config(), context.run_id,
-                        datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
-                        previous / "icp.duckdb" if previous else None)
+    with warehouse(paths) as con:
+        result = build_icp(con, load_config(), context.run_id,
+                           datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
+                           previous / "icp.duckdb" if previous else None)
     for message in result.warnings:
         context.log.warning(message)
     with warehouse(paths, read_only=True) as con:

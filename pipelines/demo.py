@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipelines.landing_files import q
+from pipelines.sql import q
 
 AS_OF = date(2026, 10, 31)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.landing_files import ident
+from pipelines.sql import ident
 
 
 class UnknownAccount(LookupError):

@@ -20,23 +20,17 @@ import duckdb
 
 from pipelines.mapped_sql import MappedEntity
 from pipelines.mapping import Mapping
-from pipelines.landing_files import (COUNTED_ROW, EXTENSIONS, LandingError, first_line,  # noqa: F401
-                                    ident, inside_landing, q, text_reader, text_value)
-from schemas.contract import SQL_TYPES, Column, Entity, landing_contract
+from pipelines import contract_rules as rules
+from pipelines.contract_rules import AMOUNT_COLUMNS, PROBLEM
+from pipelines.landing_files import COUNTED_ROW, LandingError, entity_files, first_line, text_reader, text_value
+from pipelines.sql import ident, q
+from schemas.contract import SQL_TYPES, Entity, landing_contract
 
 # Ingest order: reference data and accounts first, since other entities are checked against them.
 ORDER = ["reference/fx_rates", "crm/accounts", "crm/contacts", "crm/opportunities", "crm/activities",
          "billing/subscriptions", "billing/invoices", "support/tickets"]
-AMOUNT_COLUMNS = {"crm/opportunities": "amount", "billing/subscriptions": "mrr", "billing/invoices": "amount"}
-NAIVE_TIMESTAMP = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"  # no zone
-# Dates outside these years are typing slips (2205 for 2025): they would move every "as of" figure, and pandas
-# (nanosecond timestamps end in 2262) cannot hold them. A range rule: nulled, or the row rejected if required.
-YEARS = (1800, 2199)
-TYPE_WORDS = {"integer": "an integer", "decimal": "a number", "boolean": "a boolean", "date": "a date",
-              "timestamp": "a timestamp"}
 SUMMARY_COLUMNS = """entity VARCHAR, files BIGINT, rows_read BIGINT, rows_kept BIGINT, rows_rejected BIGINT,
     rows_superseded BIGINT, rows_excluded BIGINT, rows_unmatched BIGINT, values_nulled BIGINT, mapped_by VARCHAR"""
-PROBLEM = 'STRUCT("column" VARCHAR, rule VARCHAR, reason VARCHAR)'  # a rejection, or a value nulled
 QUARANTINE_COLUMNS = """refresh_id VARCHAR, entity VARCHAR, source_file VARCHAR, row_number BIGINT,
     primary_key VARCHAR, column_name VARCHAR, severity VARCHAR, reason VARCHAR, raw_record VARCHAR, rule VARCHAR"""
 
@@ -64,190 +58,6 @@ def landed(entity: Entity) -> str:
     Its `_row_number` is NULL on rows of CSV and JSON Lines files in the contract's layout, numbered by their
     position in it: raw.<table> and raw.quarantine carry every row's number."""
     return f"raw.{entity.table}__landed"
-
-
-def entity_files(landing: Path, entity: Entity) -> list[Path]:
-    """The entity's files: `<system>/<entity>.<ext>` and every file under `<system>/<entity>/`, sorted by path."""
-    base = landing / entity.system
-    stem = entity.name.split("/")[1]
-    found = [base / f"{stem}{ext}" for ext in EXTENSIONS if (base / f"{stem}{ext}").is_file()]
-    folder = base / stem
-    if folder.is_dir():
-        found += [p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(EXTENSIONS)]
-    return sorted((inside_landing(landing, p) for p in found), key=lambda p: p.relative_to(landing).as_posix())
-
-
-def landing_fingerprint(landing: Path) -> str:
-    """A digest of every landing file's path, size and modification time: it changes when files are added,
-    removed or rewritten (what the landing sensor watches)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    if landing.is_dir():
-        for p in sorted(landing.rglob("*")):
-            if p.is_file() and p.name.lower().endswith(EXTENSIONS):
-                st = p.stat()
-                h.update(f"{p.relative_to(landing).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
-def _parse(col: Column, v: str) -> str:
-    """SQL that parses the text value `v` into the column's contract type (NULL when it does not parse)."""
-    if col.type == "string":
-        return f"lower({v})" if col.allowed else v
-    if col.type == "integer":  # whole numbers, also written as 12.0
-        return f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+(\\.0*)?') THEN TRY_CAST({v} AS BIGINT) END"
-    if col.type == "decimal":
-        return f"CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END"
-    if col.type == "boolean":
-        return (f"CASE WHEN lower({v}) IN ('true', 't', 'yes', 'y', '1') THEN true "
-                f"WHEN lower({v}) IN ('false', 'f', 'no', 'n', '0') THEN false END")
-    # A time without a zone is read as UTC: the plain TIMESTAMP parse, which is several times faster than
-    # TIMESTAMPTZ's. Anything else (an offset, Z, a zone name) goes through TIMESTAMPTZ and is stored as UTC.
-    ts = (f"CASE WHEN regexp_full_match({v}, '{NAIVE_TIMESTAMP}') THEN TRY_CAST({v} AS TIMESTAMP) "
-          f"ELSE timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)) END")
-    if col.type == "timestamp":
-        return ts
-    return f"coalesce(TRY_CAST({v} AS DATE), CAST({ts} AS DATE))"
-
-
-def _can_fail(col: Column) -> bool:
-    """Whether a value of this column can break a row rule (not every optional string can)."""
-    return col.required or col.type != "string" or bool(col.allowed or col.range)
-
-
-def _problem(col: Column, v: str, p: str) -> str:
-    """SQL giving (rule, reason) for the column's first problem, or NULL when the value is fine."""
-    shown = f"left({v}, 80)"
-    cases = []
-    if col.required:
-        cases.append((f"{v} IS NULL", "missing", q(f"{col.name} is missing")))
-    if col.type != "string":
-        cases.append((f"{v} IS NOT NULL AND {p} IS NULL", "type",
-                      f"{q(col.name + ' ')} || {q(chr(39))} || {shown} || {q(chr(39) + ' is not ' + TYPE_WORDS[col.type])}"))
-    if col.type in ("date", "timestamp"):
-        cases.append((f"year({p}) NOT BETWEEN {YEARS[0]} AND {YEARS[1]}", "range",
-                      f"{q(col.name + ' ')} || {shown} || {q(f' is outside the years {YEARS[0]} to {YEARS[1]}')}"))
-    if col.range:
-        lo, hi = col.range
-        if lo is not None:
-            cases.append((f"{p} < {lo}", "range", f"{q(col.name + ' ')} || {shown} || {q(f' is below {lo:g}')}"))
-        if hi is not None:
-            cases.append((f"{p} > {hi}", "range", f"{q(col.name + ' ')} || {shown} || {q(f' is above {hi:g}')}"))
-    if col.allowed:
-        allowed = ", ".join(q(a) for a in col.allowed)
-        cases.append((f"{p} NOT IN ({allowed})", "allowed",
-                      f"{q(col.name + ' ')} || {q(chr(39))} || {shown} || "
-                      f"{q(chr(39) + ' is not one of ' + ', '.join(col.allowed))}"))
-    if not cases:
-        return "NULL"
-    whens = " ".join(f"WHEN {cond} THEN {{'rule': {q(rule)}, 'reason': {reason}}}" for cond, rule, reason in cases)
-    return f"CASE {whens} END"
-
-
-def _kept(entity: Entity) -> str:
-    """SQL: `checked` with every optional value that has a problem nulled in its p_<col>, so that nothing computed
-    after this step (rules, amounts in USD, anything dbt derives) sees a value the contract nulls."""
-    nullable = [c for c in entity.columns if not c.required and _can_fail(c)]
-    if not nullable:
-        return "SELECT * FROM checked"
-    nulled = ", ".join(f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {ident('p_' + c.name)} END "
-                       f"AS {ident('p_' + c.name)}" for c in nullable)
-    return f"SELECT * REPLACE ({nulled}) FROM checked"
-
-
-def _raw_values(entity: Entity) -> list[str]:
-    """SQL: the raw.<table> columns from a kept row (p_<col> parsed, problems nulled; __rate to USD):
-    currency upper case (USD when absent), amounts also in USD."""
-    cols = []
-    for c in entity.columns:
-        value = ident("p_" + c.name)
-        if c.name == "currency":
-            value = f"upper(coalesce({value}, 'USD'))"
-        cols.append(f"{value} AS {ident(c.name)}")
-    amount = AMOUNT_COLUMNS.get(entity.name)
-    if amount:
-        cols.append(f"{ident('p_' + amount)} * __rate AS {ident(amount + '_usd')}")
-    return cols
-
-
-def _nulled(entity: Entity) -> str:
-    """SQL: a kept row's problems with optional values (each nulled), as a list; NULL when it has none."""
-    nullable = [c for c in entity.columns if not c.required and _can_fail(c)]
-    if not nullable:
-        return f"CAST(NULL AS {PROBLEM}[])"
-    any_nulled = " OR ".join(f"{ident('e_' + c.name)} IS NOT NULL" for c in nullable)
-    problems = ", ".join(
-        f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
-        f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END" for c in nullable)
-    return f"CASE WHEN __rejected IS NULL AND ({any_nulled}) THEN list_filter([{problems}], lambda p: p IS NOT NULL) END"
-
-
-def _source_file(files: list[str]) -> str:
-    """SQL: a `raw.<table>__landed` row's file name (`files` in file order), as `_source_file`. The name is not
-    stored on every row: a text column of a few millions rows costs a tenth of a second to write."""
-    names = ", ".join(q(f) for f in files)
-    return f"([{names}]::VARCHAR[])[__file_order + 1] AS _source_file"
-
-
-def _raw_json(entity: Entity, prefix: str = "") -> str:
-    """SQL: a `land` row's record as landed (its text values), as JSON."""
-    return "json_object(" + ", ".join(f"{q(c.name)}, {prefix}{ident(c.name)}" for c in entity.columns) + ")"
-
-
-def _checked(entity: Entity) -> str:
-    """SQL: `land` with every column parsed once (p_<col>) and its problem (e_<col>: rule, reason), if any."""
-    parsed = ", ".join(f"{_parse(c, ident(c.name))} AS {ident('p_' + c.name)}" for c in entity.columns)
-    problems = ", ".join(f"{_problem(c, ident(c.name), ident('p_' + c.name))} AS {ident('e_' + c.name)}"
-                         for c in entity.columns)
-    return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM land)"
-
-
-def _row_rules(entity: Entity) -> str:
-    """SQL: a checked row's first problem of its own as {column, rule, reason}, or NULL: excluded by the mapping,
-    unmatched, a required column's problem, no rate for its currency (`__rate`)."""
-    required = [c for c in entity.columns if c.required]
-    column_problem = "coalesce(" + ", ".join(
-        f"CASE WHEN {ident('e_' + c.name)} IS NOT NULL THEN {{'column': {q(c.name)}, "
-        f"'rule': {ident('e_' + c.name)}.rule, 'reason': {ident('e_' + c.name)}.reason}} END"
-        for c in required) + ")"
-    rules = [
-        "CASE WHEN __excluded IS NOT NULL THEN {'column': NULL, 'rule': 'excluded', 'reason': __excluded} END",
-        "CASE WHEN __match_reason IS NOT NULL THEN "
-        "{'column': 'account_id', 'rule': 'unmatched', 'reason': __match_reason} END",
-        column_problem,
-    ]
-    amount = AMOUNT_COLUMNS.get(entity.name)
-    if amount:
-        rules.append(
-            f"CASE WHEN {ident('p_' + amount)} IS NOT NULL AND __rate IS NULL THEN {{'column': 'currency', "
-            f"'rule': 'no_fx_rate', 'reason': 'currency ' || {q(chr(39))} || p_currency || "
-            f"{q(chr(39) + ' has no rate in reference/fx_rates')}}} END")
-    return f"coalesce({', '.join(rules)})"
-
-
-def _cross_rules(entity: Entity, files: list[str]) -> str:
-    """SQL: a landed row's first problem across rows as {column, rule, reason}, or NULL (over rows with their key
-    windows and `__known` account): its key repeats an earlier row of its file, or is in a later file, or its
-    account is unknown. These rules come after the row's own, but before a missing rate (see _row_rules)."""
-    pk = ident(entity.primary_key)
-    names = "([" + ", ".join(q(f) for f in files) + "]::VARCHAR[])"
-    rules = [
-        f"CASE WHEN __dup_rank > 1 THEN {{'column': {q(entity.primary_key)}, 'rule': 'duplicate', "
-        f"'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || {q(chr(39) + ' repeats row ')} "
-        f"|| __first_row || ' of this file'}} END",
-        f"CASE WHEN __file_order < __winner_order THEN {{'column': {q(entity.primary_key)}, "
-        f"'rule': 'superseded', 'reason': {q(entity.primary_key + ' ')} || {q(chr(39))} || {pk} || "
-        f"{q(chr(39) + ' is replaced by ')} || {names}[__winner_order + 1] || ' (a later export)'}} END",
-    ]
-    ref = next((c for c in entity.columns if c.references), None)
-    if ref is not None:
-        v = ident(ref.name)
-        rules.append(
-            f"CASE WHEN {v} IS NOT NULL AND __known IS NULL THEN {{'column': {q(ref.name)}, "
-            f"'rule': 'unknown_account', 'reason': {q(ref.name + ' ')} || {q(chr(39))} || {v} || "
-            f"{q(chr(39) + ' is not in ' + ref.references)}}} END")
-    return f"coalesce({', '.join(rules)})"
 
 
 class Ingestor:
@@ -416,14 +226,14 @@ class Ingestor:
         own that it is rejected (exclusion, match, columns or currency) in `__rejected`, the problems of the values
         it keeps nulled in `__nulled`, and, on rows with either, the record as landed in `__raw_record`."""
         return f"""
-            WITH checked AS ({_checked(entity)}),
-            kept AS ({_kept(entity)}),
-            judged AS (SELECT *, {_row_rules(entity)} AS __rejected
+            WITH checked AS ({rules.checked(entity)}),
+            kept AS ({rules.kept(entity)}),
+            judged AS (SELECT *, {rules.row_rules(entity)} AS __rejected
                        FROM (SELECT *, {self._fx_rate(entity)} AS __rate FROM kept)),
-            noted AS (SELECT *, {_nulled(entity)} AS __nulled FROM judged)
-            SELECT {', '.join(_raw_values(entity))}, __row AS _row_number, __file_order,
+            noted AS (SELECT *, {rules.nulled(entity)} AS __nulled FROM judged)
+            SELECT {', '.join(rules.raw_values(entity))}, __row AS _row_number, __file_order,
                    __rejected, __nulled,
-                   CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {_raw_json(entity)} END AS __raw_record
+                   CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {rules.raw_json(entity)} END AS __raw_record
             FROM noted"""
 
     def _fx_rate(self, entity: Entity) -> str:
@@ -466,7 +276,7 @@ class Ingestor:
         rows = f"SELECT *, rowid AS __rid, {numbers} AS __row FROM {table}"
         self.con.execute(f"""CREATE OR REPLACE TEMP TABLE __cross AS
             SELECT __rid, __file_order, __row, __problem FROM (
-                SELECT *, {_cross_rules(entity, files)} AS __problem
+                SELECT *, {rules.cross_rules(entity, files)} AS __problem
                 FROM (SELECT *, {keys} FROM (SELECT l.*, {known} AS __known FROM ({rows}) l {join})))
             WHERE __problem IS NOT NULL AND (__rejected IS NULL OR __rejected.rule = 'no_fx_rate')""")
         if self.con.execute("SELECT count(*) FROM __cross").fetchone()[0]:
@@ -475,7 +285,7 @@ class Ingestor:
                                     CASE WHEN c.__problem IS NULL THEN l.__nulled END AS __nulled,
                                     coalesce(l.__raw_record, c.__raw) AS __raw_record)
                 FROM {table} l LEFT JOIN (
-                    SELECT c.__rid, c.__problem, {_raw_json(entity, 'n.')} AS __raw
+                    SELECT c.__rid, c.__problem, {rules.raw_json(entity, 'n.')} AS __raw
                     FROM __cross c JOIN ({numbered}) n USING (__file_order, __row)) c ON c.__rid = l.rowid
                 ORDER BY l.rowid""")
         self.con.execute("DROP TABLE __cross")
@@ -486,7 +296,7 @@ class Ingestor:
         cols = [ident(c.name) for c in entity.columns]
         if entity.name in AMOUNT_COLUMNS:
             cols.append(ident(AMOUNT_COLUMNS[entity.name] + "_usd"))
-        view = (f"CREATE OR REPLACE VIEW raw.{entity.table} AS SELECT {', '.join(cols)}, {_source_file(files)}, "
+        view = (f"CREATE OR REPLACE VIEW raw.{entity.table} AS SELECT {', '.join(cols)}, {rules.source_file(files)}, "
                 f"{numbers} AS _row_number FROM {landed(entity)} WHERE __rejected IS NULL")
         try:
             self.con.execute(view)
@@ -498,7 +308,7 @@ class Ingestor:
         """Write the rows rejected and the values nulled to raw.quarantine, and count them."""
         table = landed(entity)
         report.rows_read = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        common = (f"{q(self.refresh_id)} AS refresh_id, {q(entity.name)} AS entity, {_source_file(report.files)}, "
+        common = (f"{q(self.refresh_id)} AS refresh_id, {q(entity.name)} AS entity, {rules.source_file(report.files)}, "
                   f"_row_number AS row_number, {ident(entity.primary_key)} AS primary_key")
         rows = f"(SELECT * REPLACE ({numbers} AS _row_number) FROM {table})"
         rejected = (f"SELECT {common}, __rejected.column AS column_name, "

@@ -1,7 +1,11 @@
-"""Reading landing files: DuckDB table functions that read every value as text, and SQL quoting helpers."""
+"""Landing files: which files an entity has (never outside the landing folder), their fingerprint, and the DuckDB
+table functions that read every value as text."""
 from __future__ import annotations
 
 from pathlib import Path
+
+from pipelines.sql import q
+from schemas.contract import Entity
 
 EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson")
 # The row number of a reader that has none of its own (CSV, JSON Lines): counted in reading order.
@@ -20,16 +24,6 @@ def inside_landing(landing: Path, path: Path) -> Path:
         raise LandingError(f"{path.relative_to(landing).as_posix()} in the landing folder {landing} is a link to "
                            f"{target}, outside it; landing files must lie in the landing folder itself")
     return path
-
-
-def q(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def ident(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def text_value(column: str) -> str:
@@ -62,3 +56,28 @@ def first_line(exc: Exception) -> str:
     """The first lines of a DuckDB error, short enough for a message."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return " ".join(lines[:3])[:400]
+
+
+def entity_files(landing: Path, entity: Entity) -> list[Path]:
+    """The entity's files: `<system>/<entity>.<ext>` and every file under `<system>/<entity>/`, sorted by path."""
+    base = landing / entity.system
+    stem = entity.name.split("/")[1]
+    found = [base / f"{stem}{ext}" for ext in EXTENSIONS if (base / f"{stem}{ext}").is_file()]
+    folder = base / stem
+    if folder.is_dir():
+        found += [p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(EXTENSIONS)]
+    return sorted((inside_landing(landing, p) for p in found), key=lambda p: p.relative_to(landing).as_posix())
+
+
+def landing_fingerprint(landing: Path) -> str:
+    """A digest of every landing file's path, size and modification time: it changes when files are added,
+    removed or rewritten (what the landing sensor watches)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    if landing.is_dir():
+        for p in sorted(landing.rglob("*")):
+            if p.is_file() and p.name.lower().endswith(EXTENSIONS):
+                st = p.stat()
+                h.update(f"{p.relative_to(landing).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.landing_files import EXTENSIONS, LandingError, ident, inside_landing, q, text_reader, text_value
+from pipelines.landing_files import EXTENSIONS, LandingError, inside_landing, text_reader, text_value
+from pipelines.sql import ident, q
 from pipelines.mapping import ColumnSpec, EntityMapping, IdMap, Join, Mapping, normalised
 from pipelines.mapping_sandbox import sandbox
 from schemas.contract import Entity

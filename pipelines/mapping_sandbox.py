@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import duckdb
 
-from pipelines.landing_files import q
+from pipelines.sql import q
 
 # Scalar functions a mapping expression may call (DuckDB's names, lower case), plus the project's macros `num` and
 # `icp_domain`. None of them reads or writes a file, the environment or the network.

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipelines import charts
 from pipelines.config import DeclaredICP
-from pipelines.landing_files import q
+from pipelines.sql import q
 from pipelines.paths import Paths
 
 REPORT = "icp-report.html"

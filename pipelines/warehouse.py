@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import duckdb
 
-from pipelines.landing_files import ident, q
+from pipelines.sql import ident, q
 from pipelines.paths import Paths
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.demo import generate
-from pipelines.ingest import entity_files
+from pipelines.landing_files import entity_files
 from schemas.contract import landing_contract
 
 

@@ -244,12 +244,12 @@ def test_values_are_trimmed_and_blank_is_missing(tmp_path: Path) -> None:
     ("01/02/2026", None)])
 def test_timestamps_without_a_zone_are_utc_and_offsets_are_applied(text: str, utc: str | None) -> None:
     """Times without a zone take the fast plain parse; any zone or offset goes through TIMESTAMPTZ to UTC."""
-    from pipelines.ingest import _parse
+    from pipelines.contract_rules import parse
     from schemas.contract import Column
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    value = con.execute(f"SELECT CAST({_parse(Column('t', 'timestamp'), '?')} AS VARCHAR)", [text] * 3).fetchone()[0]
+    value = con.execute(f"SELECT CAST({parse(Column('t', 'timestamp'), '?')} AS VARCHAR)", [text] * 3).fetchone()[0]
     assert value == utc
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 
-from pipelines.ingest import ident, q
+from pipelines.sql import ident, q
 
 FEATURES = "scoring.account_features"
 MAX_LEVELS = 25

@@ -6,7 +6,7 @@ publish copies them to serving. Every step is deterministic (fixed seeds, stable
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,8 +23,7 @@ from pipelines.icp.labels import is_customer, label_customers
 from pipelines.icp.scorecard import (Scorecard, combine, declared_size_rule, design, distinct_rows, fit_declared,
                                      fit_design, score, scores_query, write_scorecard)
 from pipelines.icp.segments import CATEGORIES, NUMBERS, assign, fit_segments
-from pipelines.icp.run import IcpResult
-from pipelines.ingest import q
+from pipelines.sql import q
 from pipelines.publish import write_scoring_table
 
 
@@ -157,6 +156,25 @@ def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: p
     seg = seg.sort_values(["lift", "n_accounts"], ascending=[False, False], na_position="last", kind="mergesort")
     seg["segment_id"] = [f"S{i + 1:02d}" for i in range(len(seg))]
     return seg, leaves
+
+
+@dataclass
+class IcpResult:
+    """What one scoring run produced, for logs and Dagster metadata (the backtest in full is in
+    scoring.model_evaluation)."""
+
+    model_version: str
+    model_kind: str
+    n_accounts: int
+    n_customers: int
+    n_ideal: int
+    n_targets: int
+    n_segments: int
+    backtest_auc: float | None
+    lift_top_vs_bottom: float | None
+    recall_top_30pct: float | None
+    n_test: int
+    warnings: list[str] = field(default_factory=list)
 
 
 # One thread per numeric library (OpenMP, BLAS) while scoring: scikit-learn's logistic fits on both cores took as

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pipelines.config import DeclaredICP
 from pipelines.icp.attributes import Encoding, LevelCodes, level_exprs
-from pipelines.ingest import q
+from pipelines.sql import q
 from pipelines.publish import write_scoring_table
 
 ROW_GROUP = 122_880  # rows in a DuckDB row group
