@@ -24,7 +24,8 @@ import duckdb
 import psutil
 
 from pipelines.demo import generate
-from pipelines.ingest import EXTENSIONS, q
+from pipelines.landing_files import EXTENSIONS
+from pipelines.sql import q
 from pipelines.paths import Paths
 
 STAGES = {  # stage -> how its Dagster step keys start

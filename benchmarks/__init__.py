@@ -1,0 +1,1 @@
+"""`icp bench`: timed refreshes at scale (results in docs/benchmarks.md)."""
