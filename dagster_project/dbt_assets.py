@@ -9,10 +9,8 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from dagster_project.dbt_settings import DBT_PROJECT, dbt_vars
 from dagster_project.refresh_lock import RefreshLock
-from dagster_project.scoring_assets import FEATURES_KEY
 from dagster_project.owners import OWNER
 from pipelines.paths import Paths
-from pipelines.publish import start_scoring_file
 
 # The manifest is parsed by `make setup` (`icp prepare`), and again by `dagster dev` on every load.
 DBT_PROJECT.prepare_if_dev()
@@ -48,8 +46,6 @@ def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, refresh_
     (each an asset check; dbt's unit tests run before the model they test)."""
     paths = Paths.resolve()
     os.environ.update(paths.dbt_env)  # profiles.yml reads this home's database files from the environment
-    if FEATURES_KEY in context.selected_asset_keys:
-        start_scoring_file(paths)  # a new file for account_features and the scoring tables, with the live history
     # dbt's log file at info level (one line per node): its debug level logs every SQL statement.
     args = ["build", "--log-level-file", "info", "--vars", json.dumps(dbt_vars())]
     yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()

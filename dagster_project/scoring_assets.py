@@ -9,7 +9,7 @@ from dagster_project.owners import OWNER
 from pipelines.icp.model import build_icp
 from pipelines.config import load_config
 from pipelines.paths import Paths
-from pipelines.publish import live_publication, previous_publication
+from pipelines.publish import live_publication, previous_publication, start_scoring_file
 from pipelines.warehouse import warehouse
 
 FEATURES_KEY = AssetKey(["marts", "account_features"])
@@ -59,6 +59,7 @@ def icp_model(context: AssetExecutionContext, refresh_lock: RefreshLock):
     if previous is not None and live_publication(paths) is None:
         context.log.warning(f"the serving link {paths.serving} is missing or broken: ranks and history are carried "
                             f"over from the newest complete publication, {previous.name}")
+    start_scoring_file(paths)  # a new file for the scoring tables, with the live publication's history
     with warehouse(paths) as con:
         result = build_icp(con, load_config(), context.run_id,
                            datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),

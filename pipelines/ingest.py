@@ -119,12 +119,11 @@ class Ingestor:
 
     def _summarise(self, report: EntityReport) -> EntityReport:
         """Record the entity's counts in raw.ingest_summary (published as ingest_summary)."""
-        # Literals, not parameters: DuckDB imports pandas (0.6 s) to bind the first parameter of a process.
-        counts = (len(report.files), report.rows_read, report.rows_kept, report.rows_rejected, report.rows_superseded,
-                  report.rows_excluded, report.rows_unmatched, report.values_nulled)
-        self.con.execute(f"DELETE FROM raw.ingest_summary WHERE entity = {q(report.entity)}")
-        self.con.execute(f"INSERT INTO raw.ingest_summary VALUES ({q(report.entity)}, {', '.join(map(str, counts))}, "
-                         f"{q(report.mapped_by) if report.mapped_by else 'NULL'})")
+        row = [report.entity, len(report.files), report.rows_read, report.rows_kept, report.rows_rejected,
+               report.rows_superseded, report.rows_excluded, report.rows_unmatched, report.values_nulled,
+               report.mapped_by or None]
+        self.con.execute("DELETE FROM raw.ingest_summary WHERE entity = ?", [report.entity])
+        self.con.execute(f"INSERT INTO raw.ingest_summary VALUES ({', '.join('?' * len(row))})", row)
         return report
 
     # -- reading -------------------------------------------------------------------------------------

@@ -5,9 +5,9 @@
 contract, and only then made live by replacing the symlink (rename(2) is atomic). A reader that opens
 `serving/icp.duckdb` read-only always gets one whole publication, and never a file that is being written.
 
-The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scoring_db), where dbt wrote
-account_features and the scoring step its tables, in their published shape: the biggest tables are copied as
-file blocks, not written a second time.
+The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scoring_db), where the scoring step
+wrote its tables in their published shape: the biggest tables are copied as file blocks, not written a second
+time. account_features is copied from dbt's marts, with its descriptions (DuckDB comments, for BI tools).
 
 target_accounts_history grows by a target list per refresh (800k rows a night at a million accounts). The scoring
 file therefore starts as a copy of the live publication's file with only that table kept (`start_scoring_file`),
@@ -52,9 +52,10 @@ class Publication:
 
 def _sources(has_previous: bool) -> dict[str, str]:
     """The SELECT behind each published table that the scoring file does not bring, over the build database
-    (`prev` = the live publication). The refreshes table's takes the parameters of `publish`."""
+    (`prev` = the live publication). The refreshes table's takes this refresh's figures as query parameters."""
     refreshes = "SELECT * FROM prev.refreshes UNION ALL " if has_previous else ""
     return {
+        "account_features": "SELECT * FROM marts.account_features",
         "quarantine": "SELECT * FROM raw.quarantine",
         "ingest_summary": "SELECT * FROM raw.ingest_summary ORDER BY entity",
         "refreshes": refreshes + """
@@ -142,6 +143,22 @@ def _partial(paths: Paths, refresh_id: str) -> Path:
     return paths.publications / (refresh_id + TMP_SUFFIX)
 
 
+def _copy_comments(con: duckdb.DuckDBPyConnection, source: tuple[str, str], target: str) -> None:
+    """Give the table `target` the descriptions (DuckDB comments) of the table `source` (schema, name) of the build
+    database and of its columns, which dbt wrote from the model's docs."""
+    schema, table = source
+    found = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND schema_name = $schema AND table_name = $table", {"schema": schema, "table": table}
+                        ).fetchone()
+    if found and found[0]:
+        con.execute(f"COMMENT ON TABLE {target} IS {q(found[0])}")
+    for column, comment in con.execute(
+            "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = $schema AND table_name = $table AND comment IS NOT NULL",
+            {"schema": schema, "table": table}).fetchall():
+        con.execute(f"COMMENT ON COLUMN {target}.{ident(column)} IS {q(comment)}")
+
+
 def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> None:
     """Write `pub.main.<table>` as its Parquet file in the publication's parquet `folder`."""
     con.execute(f"COPY pub.main.{ident(table)} TO {q(str(folder / f'{table}.parquet'))} (FORMAT parquet)")
@@ -216,6 +233,7 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
         for table, source in _sources(previous is not None).items():
             con.execute(f"CREATE TABLE pub.main.{ident(table)} AS {conformed(table, source)}",
                         refresh if table == "refreshes" else None)
+        _copy_comments(con, ("marts", "account_features"), "pub.main.account_features")
         tables = {t: con.execute(f"SELECT count(*) FROM pub.main.{ident(t)}").fetchone()[0] for t in _tables(con)}
         for table in sorted(tables):
             if table == HISTORY:

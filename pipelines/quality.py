@@ -39,7 +39,7 @@ def check_account_features(paths: Paths) -> tuple[int, list[str]]:
 
     with warehouse(paths, read_only=True) as con:
         # Only the columns the schema checks are loaded into pandas.
-        features = frame(con, f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM scoring.account_features",
+        features = frame(con, f"SELECT {', '.join(ACCOUNT_FEATURES.columns)} FROM marts.account_features",
                          arrow_strings=True)
         failures = validate_account_features(features)
     return len(features), failures

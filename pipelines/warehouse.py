@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 # DuckDB spills to disk beyond this, instead of taking the machine (override with ICP_DUCKDB_MEMORY).
 MEMORY_LIMIT = os.environ.get("ICP_DUCKDB_MEMORY", "3GB")
-# account_features and the scoring tables live in their own file (Paths.scoring_db), attached under this name.
+# The scoring tables live in their own file (Paths.scoring_db), attached under this name: each publication
+# starts as a copy of it.
 SCORING = "scoring"
 
 
@@ -45,10 +46,9 @@ def _attach_scoring(con: duckdb.DuckDBPyConnection, paths: Paths, read_only: boo
         if paths.scoring_db.exists():
             con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING} (READ_ONLY)")
         return
-    # Homes from before the scoring file hold its tables in two schemas: `scoring` (its name is now the catalog's)
-    # and `marts`.
+    # Homes from before the scoring file hold its tables in a schema `scoring`, now the catalog's name.
     database = ident(con.execute("SELECT current_database()").fetchone()[0])
-    con.execute(f"DROP SCHEMA IF EXISTS {database}.{SCORING} CASCADE; DROP SCHEMA IF EXISTS {database}.marts CASCADE")
+    con.execute(f"DROP SCHEMA IF EXISTS {database}.{SCORING} CASCADE")
     con.execute(f"ATTACH {q(str(paths.scoring_db))} AS {SCORING}")
 
 

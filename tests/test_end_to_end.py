@@ -33,6 +33,15 @@ def test_publication_honours_the_serving_contract(refreshed_home: Paths) -> None
             assert n_db == n_pq, table.name
 
 
+def test_published_account_features_carry_the_dbt_descriptions(refreshed_home: Paths) -> None:
+    """dbt builds account_features in the build database's marts; the publication's copy keeps the model's and its
+    columns' descriptions as DuckDB comments, for BI tools."""
+    table = read(refreshed_home, "SELECT comment FROM duckdb_tables() WHERE table_name = 'account_features'")[0][0]
+    columns = read(refreshed_home, "SELECT count(*), count(comment) FROM duckdb_columns() "
+                                   "WHERE table_name = 'account_features'")[0]
+    assert table and columns[0] > 50 and columns[1] == columns[0]
+
+
 def test_history_parquet_is_partitioned_by_refresh_date(refreshed_home: Paths) -> None:
     """target_accounts_history's Parquet is a Hive-partitioned dataset: one folder per refresh day (version 2)."""
     dataset = refreshed_home.serving / "parquet" / "target_accounts_history"

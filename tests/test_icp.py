@@ -58,12 +58,12 @@ def _features_db(n: int = 400, seed: int = 0) -> duckdb.DuckDBPyConnection:
     techs = np.where(rng.random(n) < 0.5, "Snowflake;AWS", "AWS")
     ideal = (industry == "Logistics") & (employees >= 200)
     con = duckdb.connect()
-    con.execute("ATTACH ':memory:' AS scoring")  # as warehouse() attaches the scoring file
+    con.execute("ATTACH ':memory:' AS scoring; CREATE SCHEMA marts")  # as warehouse() and dbt make them
     frame = pd.DataFrame({"account_id": [f"A{i:04d}" for i in range(n)], "account_name": "Acme", "industry": industry,
                           "employee_count": employees, "annual_revenue": rng.integers(1, 500, n) * 1e6,
                           "region": "NA", "lead_source": "inbound", "technologies": techs, "ideal": ideal})
     con.register("f", frame)
-    con.execute("CREATE TABLE scoring.account_features AS SELECT * FROM f")
+    con.execute("CREATE TABLE marts.account_features AS SELECT * FROM f")
     return con
 
 
@@ -75,11 +75,11 @@ def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label(
     con = _features_db()
     codes = level_codes(con, ENC)
     d = design(codes, ENC, np.arange(len(codes.codes)))
-    y = con.execute("SELECT ideal FROM scoring.account_features ORDER BY account_id").df()["ideal"].to_numpy(int)
+    y = con.execute("SELECT ideal FROM marts.account_features ORDER BY account_id").df()["ideal"].to_numpy(int)
     card = fit_design(d, y, ENC, regularisation=1.0)
     fit = score(card, codes)
     con.execute(f"CREATE TABLE fit AS {scores_query(con, fit, codes)}")
-    scored = con.execute("SELECT f.account_id, fit_score, reasons, ideal FROM fit JOIN scoring.account_features f "
+    scored = con.execute("SELECT f.account_id, fit_score, reasons, ideal FROM fit JOIN marts.account_features f "
                          "USING (account_id) ORDER BY account_id").df()
     assert scored["fit_score"].between(0, 100).all()
     assert scored["fit_score"].min() == pytest.approx(0) and scored["fit_score"].max() == pytest.approx(100)
@@ -154,7 +154,7 @@ def test_declared_icp_scores_rule_matches() -> None:
     con.execute(f"CREATE TABLE fit AS {scores_query(con, score(fit_declared(declared, ENC), codes), codes)}")
     df = con.execute("""SELECT industry = 'Logistics' AS a, employee_count >= 200 AS b,
                                technologies LIKE '%Snowflake%' AS c, fit_score, reasons
-                        FROM fit JOIN scoring.account_features USING (account_id)""").df()
+                        FROM fit JOIN marts.account_features USING (account_id)""").df()
     matches = df[["a", "b", "c"]].sum(axis=1)
     lo, hi = matches.min(), matches.max()  # the scale spans the accounts scored together
     assert np.allclose(df["fit_score"], (matches - lo) / (hi - lo) * 100, atol=0.01)
@@ -163,7 +163,7 @@ def test_declared_icp_scores_rule_matches() -> None:
 
 def test_segments_cover_every_account_once_and_read_as_rules() -> None:
     con = _features_db(600, seed=1)
-    frame = con.execute("SELECT * FROM scoring.account_features").df()
+    frame = con.execute("SELECT * FROM marts.account_features").df()
     frame["tech:Snowflake"] = frame["technologies"].str.contains("Snowflake")
     y = frame["ideal"].to_numpy(int)
     model = fit_segments(frame, y, ["Snowflake"], frame, max_depth=2, min_share=0.03, seed=0)

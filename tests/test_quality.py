@@ -46,7 +46,7 @@ def test_expectations_fail_on_duplicate_ranks_and_customers_in_the_list(refreshe
 
 def test_pandera_names_the_failing_columns(refreshed_home: Paths, tmp_path: Path) -> None:
     con = _warehouse_copy(refreshed_home, tmp_path)
-    frame = con.execute("SELECT * FROM scoring.account_features").df()
+    frame = con.execute("SELECT * FROM marts.account_features").df()
     assert validate_account_features(frame) == []
     frame.loc[0, "paid_share"] = 3.0
     frame.loc[1, "account_id"] = frame.loc[2, "account_id"]

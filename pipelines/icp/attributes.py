@@ -15,7 +15,7 @@ import numpy as np
 
 from pipelines.sql import ident, q
 
-FEATURES = "scoring.account_features"
+FEATURES = "marts.account_features"
 MAX_LEVELS = 25
 MAX_TECHNOLOGIES = 15
 
@@ -171,7 +171,7 @@ def level_exprs(enc: Encoding, declared_size: tuple[str, str] | None = None) -> 
 class LevelCodes:
     """Every account's level in every attribute group as an integer code (an index into `labels[group]`).
 
-    Rows follow account_id order, like `SELECT ... FROM scoring.account_features ORDER BY account_id`; the
+    Rows follow account_id order, like `SELECT ... FROM marts.account_features ORDER BY account_id`; the
     account ids and names themselves stay in DuckDB (temp table `__accounts`, same order).
     """
 

@@ -1,12 +1,9 @@
 {#- One row: the reference date of every "current" figure. The `as_of` var when given, else the latest
     event in the data (never the wall clock), so that the same landing data gives the same features.
-    A table (the other intermediate models are views): every model reads it.
-    The accounts' latest created_at comes from their source: stg_crm__accounts only adds columns to its rows (left
-    joins), which leaves the maximum as it is, and its country and domain clean-up would otherwise run on every
-    account (0.4 s at a million accounts) for one date. -#}
+    A table (the other intermediate models are views): every model reads it. -#}
 {{ config(materialized='table') }}
 with events as (
-    select max(created_at) as event_at from {{ source('raw', 'crm_accounts') }}
+    select max(created_at) as event_at from {{ ref('stg_crm__accounts') }}
     union all select max(created_at) from {{ ref('stg_crm__opportunities') }}
     union all select max(cast(close_date as {{ dbt.type_timestamp() }})) from {{ ref('stg_crm__opportunities') }} where is_closed
     union all select max(occurred_at) from {{ ref('stg_crm__activities') }}
