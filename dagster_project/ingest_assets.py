@@ -82,7 +82,7 @@ ENTITIES = [landing_contract().entities[name] for name in ORDER]
 @multi_asset(name="ingest", specs=[_spec(entity) for entity in ENTITIES], can_subset=True)
 def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
     """Ingest the selected landing entities, in dependency order, on one connection (one step: a step per entity
-    cost Dagster and DuckDB about 0.1 s each). An entity that fails is reported after the others that do not
+    would open the warehouse and start a Dagster step eight times). An entity that fails is reported after the others that do not
     depend on it, so one run names every broken entity."""
     paths = Paths.resolve()
     try:

@@ -9,7 +9,7 @@ The publication's `icp.duckdb` starts as a copy of the scoring file (Paths.scori
 wrote its tables in their published shape: the biggest tables are copied as file blocks, not written a second
 time. account_features is copied from dbt's marts, with its descriptions (DuckDB comments, for BI tools).
 
-target_accounts_history grows by a target list per refresh (800k rows a night at a million accounts). The scoring
+target_accounts_history grows by a whole target list per refresh. The scoring
 file therefore starts as a copy of the live publication's file with only that table kept (`start_scoring_file`),
 and `publish` appends this refresh's rows to it: the history is copied as file blocks too, not written again. Its
 Parquet is a dataset partitioned by the refresh's date: this refresh's rows are written, the earlier partitions'

@@ -177,10 +177,9 @@ class IcpResult:
     warnings: list[str] = field(default_factory=list)
 
 
-# One thread per numeric library (OpenMP, BLAS) while scoring: scikit-learn's logistic fits on both cores took as
-# long as on one and twice the CPU (the 4 fits at a million accounts: 3.2 s and 6.3 cpu-s, against 3.0 s and
-# 3.0 cpu-s), which the step's other work (DuckDB, the second thread below) needs. The limit is the process's:
-# it holds in that thread too.
+# One thread per numeric library (OpenMP, BLAS) while scoring: scikit-learn's logistic fits take as long on both
+# cores as on one, at twice the CPU, which the step's other work (DuckDB, the second thread below) needs. The
+# limit is the process's: it holds in that thread too.
 @threadpool_limits.wrap(limits=1)
 def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scored_at: datetime,
               previous: Path | None = None) -> IcpResult:
@@ -274,7 +273,7 @@ def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, 
     each one's rank in the `previous` publication (is_new when it was not listed there).
 
     The ranks are numbered in numpy (_ranked), not by a window over the joined rows in DuckDB: that holds every
-    row's text in memory (about 450 MB more at a million accounts) only to count them.
+    row's text in memory only to count them.
     """
     ranked = _ranked(con, cfg, scores, fit_score)
     con.register("__ranks", pd.DataFrame({"position": ranked, "rank": np.arange(1, len(ranked) + 1)}))

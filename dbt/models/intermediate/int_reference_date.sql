@@ -1,7 +1,5 @@
 {#- One row: the reference date of every "current" figure. The `as_of` var when given, else the latest
-    event in the data (never the wall clock), so that the same landing data gives the same features.
-    A table (the other intermediate models are views): every model reads it. -#}
-{{ config(materialized='table') }}
+    event in the data (never the wall clock), so that the same landing data gives the same features. -#}
 with events as (
     select max(created_at) as event_at from {{ ref('stg_crm__accounts') }}
     union all select max(created_at) from {{ ref('stg_crm__opportunities') }}
