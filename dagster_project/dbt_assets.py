@@ -42,10 +42,12 @@ class IcpDbtTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=IcpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
 def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, refresh_lock: RefreshLock):
-    """`dbt build`: the seed, the staging and intermediate models, the account_features mart and every dbt test
-    (each an asset check; dbt's unit tests run before the model they test)."""
+    """`dbt build`: the seed, the staging and intermediate models, the account_features mart and every dbt data
+    test (each an asset check). dbt's unit tests check the models' SQL on fixed rows, not the night's data: as
+    dbt recommends, they run in development and CI (`make test`), not in production."""
     paths = Paths.resolve()
     os.environ.update(paths.dbt_env)  # profiles.yml reads this home's database files from the environment
     # dbt's log file at info level (one line per node): its debug level logs every SQL statement.
-    args = ["build", "--log-level-file", "info", "--vars", json.dumps(dbt_vars())]
+    args = ["build", "--exclude-resource-type", "unit_test", "--log-level-file", "info", "--vars",
+            json.dumps(dbt_vars())]
     yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
