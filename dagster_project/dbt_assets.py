@@ -8,8 +8,8 @@ from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dagster_project.dbt_settings import DBT_PROJECT, dbt_vars
-from dagster_project.refresh_lock import RefreshLock
 from dagster_project.owners import OWNER
+from dagster_project.refresh_lock import RefreshLock
 from pipelines.paths import Paths
 
 # The manifest is parsed by `make setup` (`icp prepare`), and again by `dagster dev` on every load.

@@ -14,8 +14,8 @@ from dagster import (
     multi_asset,
 )
 
-from dagster_project.refresh_lock import RefreshLock
 from dagster_project.owners import OWNER
+from dagster_project.refresh_lock import RefreshLock
 from pipelines.ingest import ORDER, EntityReport, Ingestor, LandingError, upstream
 from pipelines.mapping import MappingError, mapping_for
 from pipelines.paths import Paths

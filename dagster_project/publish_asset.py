@@ -7,9 +7,9 @@ import duckdb
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dagster_project.ingest_assets import ingest
+from dagster_project.owners import OWNER
 from dagster_project.refresh_lock import RefreshLock
 from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, markdown_table, metric, scoring_key
-from dagster_project.owners import OWNER
 from pipelines.paths import Paths
 from pipelines.config import load_config
 from pipelines.publish import publish

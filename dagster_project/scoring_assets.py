@@ -4,10 +4,10 @@ from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
-from dagster_project.refresh_lock import RefreshLock
 from dagster_project.owners import OWNER
-from pipelines.icp.model import build_icp
+from dagster_project.refresh_lock import RefreshLock
 from pipelines.config import load_config
+from pipelines.icp.model import build_icp
 from pipelines.paths import Paths
 from pipelines.publish import live_publication, previous_publication, start_scoring_file
 from pipelines.warehouse import warehouse
