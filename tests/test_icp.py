@@ -174,6 +174,28 @@ def test_segments_cover_every_account_once_and_read_as_rules() -> None:
     assert model.labels[best].startswith("industry in (Logistics) and employee_count >= ")
 
 
+def test_segment_labels_never_list_nothing_spell_unknown_and_shorten_long_lists() -> None:
+    """An industry known only for customers (filled in after the sale) splits unknown from known: the labels say
+    "industry unknown", never "industry in ()"; thirty levels are listed as five and a count."""
+    from pipelines.icp.segments import _describe_category
+
+    rng = np.random.default_rng(3)
+    levels = [f"ind{i:02d}" for i in range(30)]
+    frame = pd.DataFrame({"industry": rng.choice(levels, 2000), "region": "NA", "lead_source": "inbound",
+                          "employee_count": 100, "annual_revenue": 1e6})
+    y = rng.random(2000) < 0.5
+    frame.loc[~y, "industry"] = None  # known only for the accounts that bought
+    model = fit_segments(frame, y.astype(int), [], frame, max_depth=2, min_share=0.03, seed=0)
+    labels = set(model.labels.values())
+    assert "industry unknown" in labels
+    assert not any("()" in label for label in labels)
+    assert _describe_category(model, "industry", [(">", -0.5)]) == "industry known"
+    long = _describe_category(model, "industry", [(">", -0.5), ("<=", 20.5)])
+    assert re.fullmatch(r"industry in \(ind\d\d, ind\d\d, ind\d\d, ind\d\d, ind\d\d, \.\.\. 16 more\)", long), long
+    other = _describe_category(model, "industry", [("<=", 20.5)])
+    assert other.startswith("industry not in (") and other.endswith(", ... 4 more) or unknown"), other
+
+
 def test_tiers_from_customer_thresholds() -> None:
     customers = pd.Series(np.arange(100, dtype=float))
     thresholds = bt.tier_thresholds(customers, [0.25, 0.25, 0.25])

@@ -91,6 +91,39 @@ def _leaf_labels(model: SegmentModel) -> dict[int, str]:
     return labels
 
 
+MAX_LISTED = 5  # a longer list of levels is shortened: "industry in (baby, books, ... 22 more)"
+
+
+def _listed(levels: list[str]) -> str:
+    """Levels in parentheses, sorted, the first MAX_LISTED and a count of the rest."""
+    levels = sorted(levels)
+    shown = levels if len(levels) <= MAX_LISTED + 1 else levels[:MAX_LISTED] + [f"... {len(levels) - MAX_LISTED} more"]
+    return "(" + ", ".join(shown) + ")"
+
+
+def _describe_category(model: SegmentModel, col: str, conditions: list[tuple[str, float]]) -> str:
+    """One category's conditions in words. A missing value and a level the tree never saw share the code -1, so
+    they satisfy the same conditions: "unknown" is spelled out when the column has missing values, "another
+    <column>" otherwise. A list is never empty, and long lists are shortened."""
+    def holds(code: int) -> bool:
+        return all((code <= thr) if op == "<=" else (code > thr) for op, thr in conditions)
+
+    codes = model.codes[col]
+    allowed = [level for level, code in codes.items() if holds(code)]
+    excluded = [level for level, code in codes.items() if not holds(code)]
+    name = col.replace("_", " ")
+    other = "unknown" if model.has_missing.get(col) else f"another {name}"
+    if not holds(-1):
+        return f"{name} in {_listed(allowed)}" if allowed and excluded else f"{name} known"
+    if not excluded:
+        return f"any {name}"
+    if not allowed:
+        return f"{name} unknown" if model.has_missing.get(col) else f"{name} not in {_listed(excluded)}"
+    if len(allowed) < len(excluded):  # the shorter description reads better
+        return f"{name} in {_listed(allowed)} or {other}"
+    return f"{name} not in {_listed(excluded)}" + (" or unknown" if model.has_missing.get(col) else "")
+
+
 def _describe(model: SegmentModel, conds: list[tuple[str, str, float]]) -> str:
     parts = []
     for col in dict.fromkeys(c for c, _, _ in conds):
@@ -99,21 +132,7 @@ def _describe(model: SegmentModel, conds: list[tuple[str, str, float]]) -> str:
             name = col[5:]
             parts.append(f"uses {name}" if mine[-1][0] == ">" else f"no {name}")
         elif col in CATEGORIES:
-            codes = model.codes[col]
-            allowed = {lvl for lvl, code in codes.items()
-                       if all((code <= thr) if op == "<=" else (code > thr) for op, thr in mine)}
-            unseen_allowed = all(op == "<=" for op, _ in mine)
-            name = col.replace("_", " ")
-            if unseen_allowed:
-                excluded = sorted(set(codes) - allowed)
-                if not excluded:
-                    parts.append(f"any {name}")
-                elif len(allowed) < len(excluded):  # the shorter description reads better
-                    parts.append(f"{name} in ({', '.join(sorted(allowed))}) or another {name}")
-                else:
-                    parts.append(f"{name} not in ({', '.join(excluded)})")
-            else:
-                parts.append(f"{name} in ({', '.join(sorted(allowed))})")
+            parts.append(_describe_category(model, col, mine))
         else:
             lows = [np.floor(thr) + 1 for op, thr in mine if op == ">"]
             highs = [np.floor(thr) + 1 for op, thr in mine if op == "<="]
