@@ -1,17 +1,22 @@
-"""Automation of the refresh: the nightly schedule, a sensor on new landing files, and failure alerts."""
+"""Automation of the refresh: the nightly schedule, a sensor on new landing files, failure alerts, and warning
+alerts for a refresh that published a collapsed target list."""
+import duckdb
 from dagster import (
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunRequest,
+    RunStatusSensorContext,
     ScheduleDefinition,
     SensorEvaluationContext,
     SkipReason,
     run_failure_sensor,
+    run_status_sensor,
     sensor,
 )
 
-from pipelines.alerts import failure_message, post_webhook
+from pipelines.alerts import failure_message, post_webhook, warning_message
 from pipelines.config import load_config
 from pipelines.landing_files import landing_fingerprint
 from pipelines.paths import Paths
@@ -59,5 +64,27 @@ def refresh_failure_alert(context: RunFailureSensorContext) -> None:
     url = load_config().alerts.webhook_url
     if url:
         problem = post_webhook(url, message, {"run_id": run_id, "step": step})
+        if problem:
+            context.log.error(problem)
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[icp_refresh],
+                   default_status=DefaultSensorStatus.RUNNING,
+                   description="When a refresh published a target list that its rules emptied or cut by more than "
+                               "`scoring.max_excluded_share`, logs the warning and posts it to `alerts.webhook_url`.")
+def refresh_warning_alert(context: RunStatusSensorContext) -> None:
+    paths = Paths.resolve()
+    run_id = context.dagster_run.run_id
+    if paths.serving.resolve().name != run_id:  # this run's publication is no longer (or not) the live one
+        return
+    with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
+        warning = con.execute("SELECT any_value(target_list_warning) FROM model_evaluation").fetchone()[0]
+    if not warning:
+        return
+    message = warning_message(run_id, context.dagster_run.job_name, warning)
+    context.log.warning(message)
+    url = load_config().alerts.webhook_url
+    if url:
+        problem = post_webhook(url, message, {"run_id": run_id, "level": "warning"})
         if problem:
             context.log.error(problem)

@@ -1,7 +1,8 @@
 """The Dagster Definitions of the ICP engine (loaded by workspace.yaml, the CLI and the tests)."""
 from dagster import Definitions
 
-from dagster_project.automation import landing_files_sensor, nightly_refresh, refresh_failure_alert
+from dagster_project.automation import (landing_files_sensor, nightly_refresh, refresh_failure_alert,
+                                        refresh_warning_alert)
 from dagster_project.checks import account_features_schema, published_tables_expectations
 from dagster_project.dbt_assets import icp_dbt_models
 from dagster_project.dbt_settings import dbt_resource
@@ -16,7 +17,7 @@ defs = Definitions(
     asset_checks=[account_features_schema, published_tables_expectations],
     jobs=[icp_refresh],
     schedules=[nightly_refresh],
-    sensors=[landing_files_sensor, refresh_failure_alert],
+    sensors=[landing_files_sensor, refresh_failure_alert, refresh_warning_alert],
     resources={"dbt": dbt_resource(),
                "refresh_lock": RefreshLock()},
 )

@@ -88,6 +88,8 @@ def icp_model(context: AssetExecutionContext, refresh_lock: RefreshLock):
             metadata["preview"] = previews[table]
         if table in ("model_evaluation", "target_accounts"):
             metadata.update(metrics)
+        if table == "target_accounts":
+            metadata["target_list_warning"] = result.target_list_warning or "none"
         if table == "account_scores":
             metadata.update({"customers": result.n_customers, "ideal_customers": result.n_ideal})
         if table == "icp_segments":

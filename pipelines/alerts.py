@@ -1,4 +1,5 @@
-"""Tell people a refresh failed: a clear log line, and a JSON POST to a webhook when one is configured.
+"""Tell people a refresh failed, or published with a warning: a clear log line, and a JSON POST to a webhook when
+one is configured.
 
 A webhook URL often embeds its secret (Slack, Teams): no message here ever contains it, and only http(s) URLs
 are posted to (a `file:` URL would make urllib read a local file).
@@ -18,6 +19,11 @@ def failure_message(run_id: str, job: str, step: str | None, error: str | None, 
     where = f" in step {step}" if step else ""
     return (f"ICP refresh failed{where} (job {job}, run {run_id}); {publication}. "
             f"Cause: {error or 'see the run in the Dagster UI'}")
+
+
+def warning_message(run_id: str, job: str, warning: str) -> str:
+    """The text of a warning about a refresh that published (job `job`, run `run_id`)."""
+    return f"ICP refresh published with a warning (job {job}, run {run_id}): {warning}"
 
 
 def webhook_url_problem(url: str) -> str | None:

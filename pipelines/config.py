@@ -73,6 +73,8 @@ class Scoring(_Strict):
                     "by default) is D",
     )
     winback: bool = Field(True, description="list churned accounts that fit the ICP as win-back targets")
+    max_excluded_share: float = Field(0.5, gt=0, le=1, description="warn when anti-ICP segments, bad-fit rules "
+                                      "and exclusions leave out more than this share of the prospects")
 
     @model_validator(mode="after")
     def _three_tier_shares(self) -> "Scoring":

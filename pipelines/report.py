@@ -26,7 +26,8 @@ padding:.6rem 1rem;min-width:9rem}.kpi b{display:block;font-size:1.4rem}
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.86rem;width:100%}
 th,td{border-bottom:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f6f8fa}
 td.num{text-align:right;white-space:nowrap}.charts{display:flex;gap:1.5rem;flex-wrap:wrap;align-items:flex-start}
-figure{margin:.5rem 0}.icp{color:#1a7f37;font-weight:600}.anti_icp{color:#cf222e;font-weight:600}"""
+figure{margin:.5rem 0}.icp{color:#1a7f37;font-weight:600}.anti_icp{color:#cf222e;font-weight:600}
+.warning{border:1px solid #cf222e;border-radius:6px;padding:.6rem 1rem;background:#ffebe9}"""
 
 
 @dataclass
@@ -113,6 +114,7 @@ def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: Dec
     doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ICP report</title>"
            f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head><body>"
            f"<h1>Ideal Customer Profile</h1><p class='meta'>{html.escape(meta)}</p><div class='kpis'>{kpis}</div>"
+           f"{_target_list_warning(ev)}"
            f"{''.join(page.parts)}</body></html>")
     reports.mkdir(parents=True, exist_ok=True)
     dated = reports / f"icp-report-{ev['evaluated_at']:%Y%m%d-%H%M%S}.html"
@@ -123,6 +125,14 @@ def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: Dec
     for old in sorted(reports.glob("icp-report-*.html"))[:-KEEP]:
         old.unlink()
     return reports / REPORT, page.charts
+
+
+def _target_list_warning(ev: pd.Series) -> str:
+    """The target list's warning (model_evaluation.target_list_warning) at the top of the page, when there is one."""
+    warning = ev.get("target_list_warning")
+    if warning is None or pd.isna(warning):
+        return ""
+    return f"<p class='warning' id='target-list-warning'><b>Warning:</b> {html.escape(warning)}</p>"
 
 
 # -- sections ---------------------------------------------------------------------------------------------

@@ -115,3 +115,48 @@ def test_a_failed_webhook_post_never_shows_its_url() -> None:
     secret = f"http://127.0.0.1:{port}/services/T000/B000/s3cr3t-token"
     problem = post_webhook(secret, "m", {}, timeout=2)
     assert problem is not None and "s3cr3t-token" not in problem and str(port) not in problem
+
+
+def test_a_target_list_emptied_by_the_rules_is_published_and_said_everywhere(tmp_path: Path) -> None:
+    """Exclusions that leave out every prospect: the refresh still publishes, and the command's warnings, the
+    target_accounts metadata in Dagster, model_evaluation, the report and the alert webhook say why, rule by
+    rule."""
+    import csv
+
+    from dagster import AssetKey, DagsterRunStatus
+
+    from dagster_project.automation import refresh_warning_alert
+    from dagster_project.refresh import run_refresh
+    from tests.conftest import read
+
+    generate(tmp_path / "landing", accounts=400, seed=5)
+    with open(tmp_path / "landing" / "crm" / "accounts.csv", newline="") as fh:
+        names = sorted({row["account_name"] for row in csv.DictReader(fh)})
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "icp.yaml"
+    config.write_text(f"alerts:\n  webhook_url: http://127.0.0.1:{server.server_port}/hook\n"
+                      "exclude:\n  account_names:\n" + "".join(f"    - {name!r}\n" for name in names))
+    paths = Paths.resolve(tmp_path / "home", tmp_path / "landing")
+    _Hook.received.clear()
+    try:
+        outcome = run_refresh(paths, config=config)
+        assert outcome.success, outcome.error
+        with paths.exported(config), DagsterInstance.get() as instance:
+            run = instance.get_run_by_id(outcome.run_id)
+            success = instance.all_logs(outcome.run_id, of_type=DagsterEventType.RUN_SUCCESS)[0].dagster_event
+            refresh_warning_alert(build_run_status_sensor_context(
+                sensor_name="refresh_warning_alert", dagster_instance=instance, dagster_run=run,
+                dagster_event=success))
+            event = instance.get_latest_materialization_event(AssetKey(["scoring", "target_accounts"]))
+    finally:
+        server.shutdown()
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert read(paths, "SELECT count(*) FROM target_accounts")[0][0] == 0
+    said = [w for w in outcome.warnings if w.startswith("TARGET LIST IS EMPTY")]
+    assert len(said) == 1 and "excluded by icp.yaml (exclude:): " in said[0]
+    assert read(paths, "SELECT target_list_warning FROM model_evaluation")[0][0] == said[0]
+    assert "TARGET LIST IS EMPTY" in (paths.reports / "icp-report.html").read_text()
+    assert event.asset_materialization.metadata["target_list_warning"].value == said[0]
+    assert [(h["level"], h["run_id"]) for h in _Hook.received] == [("warning", outcome.run_id)]
+    assert _Hook.received[0]["text"].endswith(said[0])

@@ -102,3 +102,17 @@ def test_declared_icp_is_backtested_beside_the_learned_one_and_exclusions_apply(
     assert declared_auc is not None and learned_auc is not None
     listed = read(paths, f"SELECT count(*) FROM target_accounts WHERE domain IN ({', '.join(repr(d) for d in excluded)})")
     assert listed[0][0] == 0
+
+
+def test_the_target_list_warning_names_each_rule_largest_first() -> None:
+    import pandas as pd
+
+    from pipelines.icp.model import target_list_warning
+
+    removed = pd.Series({"anti-ICP segment S04 (industry unknown)": 7158, "excluded by icp.yaml (exclude:)": 3})
+    assert target_list_warning(removed, 20000, 0.5) is None
+    text = target_list_warning(removed, 10000, 0.5)
+    assert text.startswith("the target list lost 7,161 of 10,000 prospects and win-back candidates (72%")
+    assert text.endswith("Left out by: anti-ICP segment S04 (industry unknown): 7,158; excluded by icp.yaml "
+                         "(exclude:): 3.")
+    assert target_list_warning(removed, 7161, 0.5).startswith("TARGET LIST IS EMPTY: all 7,161")

@@ -175,6 +175,7 @@ class IcpResult:
     recall_top_30pct: float | None
     n_test: int
     warnings: list[str] = field(default_factory=list)
+    target_list_warning: str | None = None  # also among `warnings`
 
 
 # One thread per numeric library (OpenMP, BLAS) while scoring: scikit-learn's logistic fits take as long on both
@@ -202,19 +203,20 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
         card = _choose_scorecard(codes, y, enc, cfg, int(customers.sum()), warnings)
         backtest_warnings: list[str] = []
         backtest = pool.submit(_backtest, codes, features, y, enc, cfg, card, as_of, backtest_warnings)
-        n_targets, seg, thresholds = _score_and_write(con, cfg, features, customers, labels, codes, card,
-                                                      segments.result(), scored_at, previous)
+        n_targets, seg, thresholds, target_warning = _score_and_write(
+            con, cfg, features, customers, labels, codes, card, segments.result(), scored_at, previous)
         result = backtest.result()
-    warnings += backtest_warnings
-    _write_evaluation(con, codes, result, card, cfg, scored_at, as_of, thresholds, features, enc)
+    warnings += backtest_warnings + ([target_warning] if target_warning else [])
+    _write_evaluation(con, codes, result, card, cfg, scored_at, as_of, thresholds, features, enc, target_warning)
     return IcpResult(card.version, card.kind, len(features), int(customers.sum()), int(labels["is_ideal"].sum()),
                      n_targets, len(seg), result.auc, result.lift_top_vs_bottom, result.recall_top_30pct,
-                     result.n_test, warnings)
+                     result.n_test, warnings, target_warning)
 
 
 def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.DataFrame, customers: pd.Series,
                      labels: pd.DataFrame, codes: LevelCodes, card: Scorecard, segments: tuple[pd.DataFrame, np.ndarray],
-                     scored_at: datetime, previous: Path | None) -> tuple[int, pd.DataFrame, list[float]]:
+                     scored_at: datetime, previous: Path | None
+                     ) -> tuple[int, pd.DataFrame, list[float], str | None]:
     """Score every account with the card and write account_scores, the scorecard, icp_segments (from `segments`,
     see _segments) and target_accounts. Returns the number of targets, the segment table and the tier thresholds."""
     fit = score(card, codes)
@@ -264,18 +266,20 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
     write_scoring_table(con, "icp_segments", "SELECT * FROM __seg", order_by="segment_id")
     con.unregister("__seg")
 
-    return _targets(con, cfg, scores, fit.fit_score, previous), seg, thresholds
+    n_targets, warning = _targets(con, cfg, scores, fit.fit_score, dict(zip(seg["segment_id"], seg["segment_label"])),
+                                  previous)
+    return n_targets, seg, thresholds, warning
 
 
 def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray,
-             previous: Path | None) -> int:
+             labels: dict[str, str], previous: Path | None) -> tuple[int, str | None]:
     """target_accounts: prospects (and fitting churned accounts, flagged win-back) ranked by priority_score, with
     each one's rank in the `previous` publication (is_new when it was not listed there).
 
     The ranks are numbered in numpy (_ranked), not by a window over the joined rows in DuckDB: that holds every
     row's text in memory only to count them.
     """
-    ranked = _ranked(con, cfg, scores, fit_score)
+    ranked, warning = _ranked(con, cfg, scores, fit_score, labels)
     con.register("__ranks", pd.DataFrame({"position": ranked, "rank": np.arange(1, len(ranked) + 1)}))
     if previous:
         con.execute(f"ATTACH {q(str(previous))} AS prev (READ_ONLY)")
@@ -300,18 +304,48 @@ def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, 
         if previous:
             con.execute("DETACH prev")
     con.unregister("__ranks")
-    return len(ranked)
+    return len(ranked), warning
 
 
-def _ranked(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray) -> np.ndarray:
+def _ranked(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray,
+            labels: dict[str, str]) -> tuple[np.ndarray, str | None]:
     """The positions (account_id order, like `scores`) of the target accounts, best first: prospects and, with
     win-back on, churned accounts; not bad fits (anti-ICP segments included) nor excluded in icp.yaml; by
-    priority_score, then fit_score (both descending), then account_id."""
+    priority_score, then fit_score (both descending), then account_id. Also a warning when those rules left
+    out more than `scoring.max_excluded_share` of the candidates (see target_list_warning); `labels` are the
+    segments' labels by segment_id."""
     lifecycle = scores["lifecycle"]  # a category: compared by its codes
-    wanted = (lifecycle == "prospect") | ((lifecycle == "churned") & cfg.scoring.winback)
-    rows = np.flatnonzero((wanted & ~scores["is_bad_fit"]).to_numpy() & _not_excluded(con, cfg, len(scores)))
+    wanted = ((lifecycle == "prospect") | ((lifecycle == "churned") & cfg.scoring.winback)).to_numpy()
+    not_excluded = _not_excluded(con, cfg, len(scores))
+    bad_fit = scores["is_bad_fit"].to_numpy()
+    rows = np.flatnonzero(wanted & ~bad_fit & not_excluded)
     priority, fit = scores["priority_score"].to_numpy()[rows], fit_score[rows]
-    return rows[np.lexsort((rows, -fit, -priority))]  # the last key sorts first
+    left_out = wanted & (bad_fit | ~not_excluded)
+    reasons = np.where(~not_excluded, "excluded by icp.yaml (exclude:)",
+                       np.where(scores["bad_fit_reason"].astype(object) == "anti-ICP segment",
+                                "anti-ICP segment " + scores["segment_id"].astype(str).map(
+                                    lambda s: f"{s} ({labels.get(s, '?')})").to_numpy(dtype=object),
+                                "bad fit: " + scores["bad_fit_reason"].astype(str).to_numpy(dtype=object)))
+    removed = pd.Series(reasons[left_out]).value_counts(sort=False)
+    warning = target_list_warning(removed, int(wanted.sum()), cfg.scoring.max_excluded_share)
+    return rows[np.lexsort((rows, -fit, -priority))], warning  # the last key sorts first
+
+
+def target_list_warning(removed: pd.Series, n_candidates: int, max_share: float) -> str | None:
+    """Words for a target list that lost more than `max_share` of its `n_candidates` (prospects and win-back
+    candidates) to the rules in `removed` (rule -> accounts left out), largest first; None otherwise. An empty
+    list is said in capitals: the refresh still publishes it."""
+    n_removed = int(removed.sum())
+    if not n_candidates or n_removed <= max_share * n_candidates:
+        return None
+    rules = "; ".join(f"{rule}: {n:,}" for rule, n in
+                      sorted(removed.items(), key=lambda item: (-item[1], item[0])))
+    if n_removed == n_candidates:
+        return (f"TARGET LIST IS EMPTY: all {n_candidates:,} prospects and win-back candidates were left out. "
+                f"Left out by: {rules}. Check the segments in the report and the exclusions in icp.yaml.")
+    return (f"the target list lost {n_removed:,} of {n_candidates:,} prospects and win-back candidates "
+            f"({n_removed / n_candidates:.0%}, more than scoring.max_excluded_share = {max_share:.0%}). "
+            f"Left out by: {rules}.")
 
 
 def _not_excluded(con: duckdb.DuckDBPyConnection, cfg: Config, n_accounts: int) -> np.ndarray:
@@ -362,7 +396,7 @@ def _evaluate_card(codes: LevelCodes, card: Scorecard, features: pd.DataFrame, t
 def _write_evaluation(con: duckdb.DuckDBPyConnection, codes: LevelCodes, result: bt.BacktestResult, card: Scorecard,
                       cfg: Config,
                       scored_at: datetime, as_of: pd.Timestamp, thresholds: list[float], features: pd.DataFrame,
-                      enc: Encoding) -> None:
+                      enc: Encoding, target_warning: str | None) -> None:
     declared = None
     if not cfg.declared_icp.is_empty and card.kind == "learned" and result.n_test:
         declared = _evaluate_card(codes, fit_declared(cfg.declared_icp, enc), features,
@@ -377,9 +411,11 @@ def _write_evaluation(con: duckdb.DuckDBPyConnection, codes: LevelCodes, result:
         "declared_auc": declared.auc if declared else None,
         "declared_lift_top_vs_bottom": declared.lift_top_vs_bottom if declared else None,
         "declared_recall_top_30pct": declared.recall_top_30pct if declared else None,
+        "target_list_warning": target_warning,
     }
     evaluation = pd.DataFrame([row])
     evaluation["cutoff_date"] = pd.to_datetime(evaluation["cutoff_date"])
+    evaluation["target_list_warning"] = evaluation["target_list_warning"].astype("string")
     con.register("__eval", evaluation)
     write_scoring_table(con, "model_evaluation",
                         "SELECT * REPLACE (CAST(cutoff_date AS DATE) AS cutoff_date) FROM __eval")
