@@ -195,6 +195,8 @@ def explain(account_id: str = typer.Argument(..., help="the account's id (crm/ac
     term.print(f"fit {e.fit_score:.1f} (tier {e.fit_tier}) · engagement {e.engagement_score:.1f} · "
                f"priority {e.priority_score:.1f}", highlight=False)
     term.print(f"segment: {e.segment} ({e.segment_kind})", highlight=False)
+    if e.score_status != "scored":
+        term.print(f"status: {e.score_status}: {e.status_reason}", highlight=False)
     table = Table(title=f"fit score = baseline + contributions ({e.model_version})", width=80)
     table.add_column("attribute", overflow="fold", ratio=2)
     table.add_column("this account", overflow="fold", ratio=3)

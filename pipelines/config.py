@@ -73,6 +73,8 @@ class Scoring(_Strict):
                     "by default) is D",
     )
     winback: bool = Field(True, description="list churned accounts that fit the ICP as win-back targets")
+    min_known_attributes: int = Field(2, ge=0, le=5, description="an account with fewer of industry, employee "
+                                      "count, annual revenue, region and lead source known is insufficient_data")
     max_excluded_share: float = Field(0.5, gt=0, le=1, description="warn when anti-ICP segments, bad-fit rules "
                                       "and exclusions leave out more than this share of the prospects")
 

@@ -41,6 +41,8 @@ class Explanation:
     baseline: float
     reasons: str
     model_version: str
+    score_status: str
+    status_reason: str | None
     contributions: list[Contribution] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -52,7 +54,8 @@ def explain(db: Path, account_id: str) -> Explanation:
     with duckdb.connect(str(db), read_only=True) as con:
         row = con.execute("""
             SELECT s.account_id, s.account_name, s.lifecycle, s.fit_score, s.fit_tier, g.segment_label, g.kind,
-                   s.engagement_score, s.priority_score, t.rank, s.fit_baseline, s.reasons, s.model_version
+                   s.engagement_score, s.priority_score, t.rank, s.fit_baseline, s.reasons, s.model_version,
+                   s.score_status, s.status_reason
             FROM account_scores s LEFT JOIN icp_segments g USING (segment_id)
             LEFT JOIN target_accounts t USING (account_id) WHERE s.account_id = ?""", [account_id]).fetchone()
         if row is None:

@@ -209,3 +209,18 @@ def test_homes_and_landing_folders_with_quotes_and_spaces_work(demo_landing: Pat
     assert outcome.success, f"{outcome.failed_step}: {outcome.error}"
     assert read(paths, "SELECT count(*) FROM target_accounts")[0][0] > 0
     assert (paths.reports / "icp-report.html").is_file()
+
+
+def test_every_account_has_a_score_status_and_disqualified_ones_stay_visible(refreshed_home: Paths) -> None:
+    """account_scores: disqualified exactly when a bad fit (anti-ICP segments included), with the rule in words;
+    target_accounts holds no disqualified account; disqualified prospects stay in account_scores."""
+    rows = dict(read(refreshed_home, "SELECT score_status, count(*) FROM account_scores GROUP BY ALL"))
+    assert set(rows) <= {"scored", "insufficient_data", "disqualified"} and rows.get("disqualified", 0) > 0
+    wrong = read(refreshed_home, """SELECT count(*) FROM account_scores
+        WHERE (score_status = 'disqualified') <> is_bad_fit
+           OR (score_status = 'scored') <> (status_reason IS NULL)
+           OR (bad_fit_reason = 'anti-ICP segment' AND status_reason NOT LIKE 'anti-ICP segment S__ (%)')""")[0][0]
+    assert wrong == 0
+    assert read(refreshed_home, "SELECT count(*) FROM target_accounts WHERE score_status = 'disqualified'")[0][0] == 0
+    assert read(refreshed_home, "SELECT count(*) FROM account_scores WHERE lifecycle = 'prospect' "
+                                "AND score_status = 'disqualified'")[0][0] > 0

@@ -213,3 +213,23 @@ def test_backtest_metrics() -> None:
     assert res.top_tier_rate == 1.0 and res.bottom_tier_rate == 0.0
     assert res.lift_top_vs_bottom == pytest.approx(1.0 / (0.5 / 3))
     assert res.recall_top_30pct == pytest.approx(0.75)
+
+
+def test_score_status_says_disqualified_with_the_rule_and_insufficient_data_with_what_is_missing() -> None:
+    from pipelines.icp.model import _score_status
+
+    features = pd.DataFrame({"industry": ["Retail", None, "Retail", None, "Retail"],
+                             "employee_count": [10, None, 10, None, 10], "annual_revenue": [1e6, None, None, None, 1e6],
+                             "region": ["NA", "NA", "NA", None, "NA"], "lead_source": ["web", None, None, None, "web"]})
+    bad_fit = pd.Series([False, False, True, False, True])
+    reason = pd.Series([None, None, "anti-ICP segment", None, "churned within 6 months"])
+    segment_id = pd.Series(pd.Categorical(["S01", "S01", "S02", "S01", "S01"]))
+    not_excluded = np.array([True, True, True, False, True])
+    status, why = _score_status(Config(), features, bad_fit, reason, segment_id,
+                                {"S01": "any industry", "S02": "industry unknown"}, not_excluded)
+    assert list(status) == ["scored", "insufficient_data", "disqualified", "disqualified", "disqualified"]
+    assert list(why) == [None,
+                         "only 1 of 5 pre-sale attributes known (missing: industry, employee count, annual revenue, "
+                         "lead source)",
+                         "anti-ICP segment S02 (industry unknown)", "excluded by icp.yaml (exclude:)",
+                         "bad fit: churned within 6 months"]

@@ -128,6 +128,17 @@ def test_icp_explain_prints_a_table_in_80_columns_and_json(refreshed_home: Paths
         as_json["fit_score"], abs=0.01)
 
 
+def test_icp_explain_says_why_a_prospect_is_disqualified(refreshed_home: Paths) -> None:
+    account_id, why = read(refreshed_home, "SELECT account_id, status_reason FROM account_scores "
+                                           "WHERE lifecycle = 'prospect' AND score_status = 'disqualified' "
+                                           "ORDER BY account_id LIMIT 1")[0]
+    done = _icp("explain", account_id, "--home", str(refreshed_home.home))
+    assert done.returncode == 0, done.stderr
+    assert "not on the target list" in done.stdout and "status: disqualified: anti-ICP segment S" in done.stdout
+    as_json = json.loads(_icp("explain", account_id, "--home", str(refreshed_home.home), "--json").stdout)
+    assert (as_json["score_status"], as_json["status_reason"]) == ("disqualified", why)
+
+
 def test_icp_explain_an_unknown_account_suggests_the_closest_names(refreshed_home: Paths) -> None:
     account_id, name = read(refreshed_home, "SELECT account_id, account_name FROM target_accounts WHERE rank = 1")[0]
     typo = name[:-2] + name[-1] + name[-2]  # the last two letters swapped

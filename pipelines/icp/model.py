@@ -241,6 +241,9 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
     bad_fit |= anti_icp
     bad_fit_reason = labels["bad_fit_reason"].reindex(features.index).where(~bad_fit | ~anti_icp, "anti-ICP segment")
     bad_fit_reason[~customers] = np.where(bad_fit[~customers], "anti-ICP segment", None)
+    status, status_reason = _score_status(cfg, features, bad_fit, bad_fit_reason, segment_id,
+                                          dict(zip(seg["segment_id"], seg["segment_label"])),
+                                          _not_excluded(con, cfg, len(features)))
     # In account_id order, like __accounts (carried by the scores' rows); text columns as categories (Arrow
     # dictionaries: DuckDB reads them as codes, not a million strings).
     scores = pd.DataFrame({
@@ -249,12 +252,14 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
         "is_ideal": labels["is_ideal"].reindex(features.index).astype("boolean"), "is_bad_fit": bad_fit,
         "bad_fit_reason": bad_fit_reason.astype("category"),
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
+        "score_status": pd.Categorical(status), "status_reason": pd.Categorical(status_reason),
     })
     select = f"""
         SELECT account_id, account_name, CAST(lifecycle AS VARCHAR) AS lifecycle, fit_score,
                CAST(fit_tier AS VARCHAR) AS fit_tier, CAST(segment_id AS VARCHAR) AS segment_id, value_index,
                is_ideal, is_bad_fit, CAST(bad_fit_reason AS VARCHAR) AS bad_fit_reason, reasons,
                fit_probability, fit_baseline, engagement_score, priority_score,
+               CAST(score_status AS VARCHAR) AS score_status, CAST(status_reason AS VARCHAR) AS status_reason,
                CAST($scored_at AS TIMESTAMP) AS scored_at, CAST($model_version AS VARCHAR) AS model_version
         FROM ({scores_query(con, fit, codes, carried=scores)})"""
     write_scoring_table(con, "account_scores", select, {"scored_at": scored_at, "model_version": card.version})
@@ -266,20 +271,19 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
     write_scoring_table(con, "icp_segments", "SELECT * FROM __seg", order_by="segment_id")
     con.unregister("__seg")
 
-    n_targets, warning = _targets(con, cfg, scores, fit.fit_score, dict(zip(seg["segment_id"], seg["segment_label"])),
-                                  previous)
+    n_targets, warning = _targets(con, cfg, scores, fit.fit_score, previous)
     return n_targets, seg, thresholds, warning
 
 
 def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray,
-             labels: dict[str, str], previous: Path | None) -> tuple[int, str | None]:
+             previous: Path | None) -> tuple[int, str | None]:
     """target_accounts: prospects (and fitting churned accounts, flagged win-back) ranked by priority_score, with
     each one's rank in the `previous` publication (is_new when it was not listed there).
 
     The ranks are numbered in numpy (_ranked), not by a window over the joined rows in DuckDB: that holds every
     row's text in memory only to count them.
     """
-    ranked, warning = _ranked(con, cfg, scores, fit_score, labels)
+    ranked, warning = _ranked(cfg, scores, fit_score)
     con.register("__ranks", pd.DataFrame({"position": ranked, "rank": np.arange(1, len(ranked) + 1)}))
     if previous:
         con.execute(f"ATTACH {q(str(previous))} AS prev (READ_ONLY)")
@@ -292,7 +296,8 @@ def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, 
                 r.rank, s.account_id, s.account_name, f.industry, f.employee_count, f.annual_revenue, f.country,
                 f.region, s.fit_score, s.fit_tier, s.segment_id, g.segment_label, s.engagement_score,
                 s.priority_score, s.reasons, f.open_opportunities > 0 AS has_open_opportunity, f.owner, s.scored_at,
-                s.model_version, s.lifecycle = 'churned' AS is_winback, f.domain, s.fit_probability, {was}
+                s.model_version, s.lifecycle = 'churned' AS is_winback, f.domain, s.fit_probability,
+                s.score_status, s.status_reason, {was}
             FROM scoring.account_scores s
             JOIN __ranks r ON r.position = s.rowid  -- account_scores was written in account_id order
             JOIN {FEATURES} f USING (account_id)
@@ -307,28 +312,45 @@ def _targets(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, 
     return len(ranked), warning
 
 
-def _ranked(con: duckdb.DuckDBPyConnection, cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray,
-            labels: dict[str, str]) -> tuple[np.ndarray, str | None]:
+def _ranked(cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray) -> tuple[np.ndarray, str | None]:
     """The positions (account_id order, like `scores`) of the target accounts, best first: prospects and, with
-    win-back on, churned accounts; not bad fits (anti-ICP segments included) nor excluded in icp.yaml; by
-    priority_score, then fit_score (both descending), then account_id. Also a warning when those rules left
-    out more than `scoring.max_excluded_share` of the candidates (see target_list_warning); `labels` are the
-    segments' labels by segment_id."""
+    win-back on, churned accounts that are not disqualified (see _score_status); by priority_score, then
+    fit_score (both descending), then account_id. Also a warning when the disqualifications left out more than
+    `scoring.max_excluded_share` of the candidates (see target_list_warning)."""
     lifecycle = scores["lifecycle"]  # a category: compared by its codes
     wanted = ((lifecycle == "prospect") | ((lifecycle == "churned") & cfg.scoring.winback)).to_numpy()
-    not_excluded = _not_excluded(con, cfg, len(scores))
-    bad_fit = scores["is_bad_fit"].to_numpy()
-    rows = np.flatnonzero(wanted & ~bad_fit & not_excluded)
+    disqualified = (scores["score_status"] == "disqualified").to_numpy()
+    rows = np.flatnonzero(wanted & ~disqualified)
     priority, fit = scores["priority_score"].to_numpy()[rows], fit_score[rows]
-    left_out = wanted & (bad_fit | ~not_excluded)
-    reasons = np.where(~not_excluded, "excluded by icp.yaml (exclude:)",
-                       np.where(scores["bad_fit_reason"].astype(object) == "anti-ICP segment",
-                                "anti-ICP segment " + scores["segment_id"].astype(str).map(
-                                    lambda s: f"{s} ({labels.get(s, '?')})").to_numpy(dtype=object),
-                                "bad fit: " + scores["bad_fit_reason"].astype(str).to_numpy(dtype=object)))
-    removed = pd.Series(reasons[left_out]).value_counts(sort=False)
-    warning = target_list_warning(removed, int(wanted.sum()), cfg.scoring.max_excluded_share)
+    removed = scores["status_reason"][wanted & disqualified].value_counts(sort=False)
+    warning = target_list_warning(removed[removed > 0], int(wanted.sum()), cfg.scoring.max_excluded_share)
     return rows[np.lexsort((rows, -fit, -priority))], warning  # the last key sorts first
+
+
+KNOWN_ATTRIBUTES = ["industry", "employee_count", "annual_revenue", "region", "lead_source"]
+
+
+def _score_status(cfg: Config, features: pd.DataFrame, bad_fit: pd.Series, bad_fit_reason: pd.Series,
+                  segment_id: pd.Series, segment_labels: dict[str, str], not_excluded: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per account: `disqualified` (excluded in icp.yaml, an anti-ICP segment or a bad-fit rule, in that order,
+    the rule in words as its reason), else `insufficient_data` (fewer than scoring.min_known_attributes of the
+    pre-sale attributes known: its score is mostly the baseline, not a judgement), else `scored`."""
+    anti = np.array([f"anti-ICP segment {s} ({segment_labels.get(s, '?')})" for s in segment_id.cat.categories],
+                    dtype=object)[segment_id.cat.codes.to_numpy()]
+    reason = np.where(~not_excluded, "excluded by icp.yaml (exclude:)",
+                      np.where(bad_fit_reason.to_numpy(dtype=object) == "anti-ICP segment", anti,
+                               "bad fit: " + bad_fit_reason.astype(str).to_numpy(dtype=object)))
+    disqualified = ~not_excluded | bad_fit.to_numpy()
+    known = features[KNOWN_ATTRIBUTES].notna().to_numpy()
+    pattern = known @ (1 << np.arange(len(KNOWN_ATTRIBUTES)))  # which attributes are known, as a bit mask
+    missing = np.array([
+        f"only {bin(p).count('1')} of {len(KNOWN_ATTRIBUTES)} pre-sale attributes known (missing: "
+        + ", ".join(a.replace("_", " ") for i, a in enumerate(KNOWN_ATTRIBUTES) if not p >> i & 1) + ")"
+        for p in range(1 << len(KNOWN_ATTRIBUTES))], dtype=object)[pattern]
+    insufficient = ~disqualified & (known.sum(axis=1) < cfg.scoring.min_known_attributes)
+    status = np.where(disqualified, "disqualified", np.where(insufficient, "insufficient_data", "scored"))
+    return status, np.where(disqualified, reason, np.where(insufficient, missing, None))
 
 
 def target_list_warning(removed: pd.Series, n_candidates: int, max_share: float) -> str | None:
