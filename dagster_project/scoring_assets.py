@@ -22,6 +22,8 @@ SCORING_TABLES = {
     "model_evaluation_gain": "Backtest cumulative gain: share of conversions found by calling the top share of accounts.",
     "fit_scorecard": "The fit scorecard: points per attribute level.",
     "fit_attributes": "How each scorecard attribute reads an account's level (for icp explain).",
+    "fit_attribute_checks": "The leakage guard: each pre-sale attribute's missing share among customers, lost "
+                            "accounts and prospects, and whether the fit used it.",
 }
 
 

@@ -47,6 +47,28 @@ class Labels(_Strict):
     max_uncollectible: int = Field(0, ge=0, description="more uncollectible invoices than this is payment trouble")
 
 
+LEAKY_ATTRIBUTES = ("industry", "employee_count", "annual_revenue", "region", "lead_source")
+
+
+class Leakage(_Strict):
+    """The leakage guard (pipelines/icp/leakage.py): attributes filled in after the sale are left out of the fit."""
+
+    customers_max_missing: float = Field(0.1, ge=0, le=1, description="left out when missing for at most this "
+                                         "share of customers ...")
+    others_min_missing: float = Field(0.9, ge=0, le=1, description="... and for at least this share of the other "
+                                      "accounts (lost and prospects)")
+    force_in: list[str] = Field([], description="attributes the fit uses even when they look filled in after the sale")
+    force_out: list[str] = Field([], description="attributes the fit never uses")
+
+    @field_validator("force_in", "force_out")
+    @classmethod
+    def _known_attributes(cls, names: list[str]) -> list[str]:
+        unknown = sorted(set(names) - set(LEAKY_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"unknown attribute(s) {', '.join(unknown)}; choose from {', '.join(LEAKY_ATTRIBUTES)}")
+        return names
+
+
 class Model(_Strict):
     """The fit model and its backtest."""
 
@@ -59,6 +81,7 @@ class Model(_Strict):
     max_segment_depth: int = Field(3, ge=1, le=5)
     min_segment_share: float = Field(0.03, gt=0, lt=0.5, description="smallest segment, as a share of customers")
     chance_auc: float = Field(0.55, description="a backtest AUC below this is reported as no better than chance")
+    leakage: Leakage = Leakage()
 
 
 class Scoring(_Strict):

@@ -101,6 +101,7 @@ def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: Dec
         _icp(con, page, declared or DeclaredICP(), ev)
         _evidence(con, page, ev)
         _drivers(con, page)
+        _attribute_checks(con, page)
         _distributions(con, page)
         _targets(con, page)
         _changes(con, page, previous_db)
@@ -206,6 +207,17 @@ def _drivers(con: duckdb.DuckDBPyConnection, page: Page) -> None:
                  _p("Every fit score is a baseline plus one contribution per attribute. These levels move it most; "
                     "the table ranks attributes by how far they can move a score."),
                  page.chart(charts.drivers(points)) if len(points) else "", table(spread))
+
+
+def _attribute_checks(con: duckdb.DuckDBPyConnection, page: Page) -> None:
+    checks = con.execute("""SELECT attribute, round(missing_customers * 100, 1) AS "missing % customers",
+                                   round(missing_lost * 100, 1) AS "missing % lost",
+                                   round(missing_prospects * 100, 1) AS "missing % prospects", verdict
+                            FROM fit_attribute_checks ORDER BY attribute""").df()
+    page.section("attribute-checks", "Attributes filled in after the sale",
+                 _p("An attribute known for nearly all customers but missing for nearly all other accounts was "
+                    "probably entered after the sale: its presence alone would predict buying, so the fit leaves "
+                    "it out (model.leakage in icp.yaml)."), table(checks))
 
 
 def _distributions(con: duckdb.DuckDBPyConnection, page: Page) -> None:

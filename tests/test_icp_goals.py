@@ -116,3 +116,52 @@ def test_the_target_list_warning_names_each_rule_largest_first() -> None:
     assert text.endswith("Left out by: anti-ICP segment S04 (industry unknown): 7,158; excluded by icp.yaml "
                          "(exclude:): 3.")
     assert target_list_warning(removed, 7161, 0.5).startswith("TARGET LIST IS EMPTY: all 7,161")
+
+
+def test_an_attribute_filled_in_after_the_sale_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    """A real export's trap: industry known only for accounts that bought. The guard leaves it out of the fit
+    and says so (warning, fit_attribute_checks, report); no segment or reason mentions industry; the target list
+    is not emptied by "industry unknown"; icp.yaml can force it back in. Negative control: the demo data, where
+    every attribute is known whoever bought, uses all of them."""
+    import csv
+
+    from dagster_project.refresh import run_refresh
+
+    landing = tmp_path / "landing"
+    generate(landing, accounts=2000, seed=5)
+    with open(landing / "crm" / "opportunities.csv", newline="") as fh:
+        won = {r["account_id"] for r in csv.DictReader(fh) if r["stage"].lower() in ("closed won", "won")}
+    accounts = landing / "crm" / "accounts.csv"
+    with open(accounts, newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames, [r | {"industry": r["industry"] if r["account_id"] in won else ""}
+                                           for r in reader]
+    with open(accounts, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    paths = Paths.resolve(tmp_path / "home", landing)
+    outcome = run_refresh(paths)
+    assert outcome.success, outcome.error
+    said = [w for w in outcome.warnings if w.startswith("attributes filled in after the sale were left out")]
+    assert len(said) == 1 and "industry (missing for 0% of customers" in said[0], outcome.warnings
+    checks = dict(read(paths, "SELECT attribute, used_in_fit FROM fit_attribute_checks"))
+    assert checks == {"industry": False, "employee_count": True, "annual_revenue": True, "region": True,
+                      "lead_source": True}
+    assert read(paths, "SELECT count(*) FROM icp_segments WHERE segment_label LIKE '%industry%'")[0][0] == 0
+    assert read(paths, "SELECT count(*) FROM target_accounts WHERE reasons LIKE '%industry%'")[0][0] == 0
+    prospects, listed = read(paths, """SELECT count(*) FILTER (lifecycle = 'prospect'),
+        count(*) FILTER (lifecycle = 'prospect' AND score_status <> 'disqualified') FROM account_scores""")[0]
+    assert listed > prospects / 2
+    assert "left out: known for 100% of customers" in (paths.reports / "icp-report.html").read_text()
+
+    config = tmp_path / "icp.yaml"
+    config.write_text("model:\n  leakage:\n    force_in: [industry]\n")
+    forced = Paths.resolve(tmp_path / "forced", landing)
+    assert run_refresh(forced, config=config).success
+    assert read(forced, "SELECT used_in_fit, verdict FROM fit_attribute_checks WHERE attribute = 'industry'")[0] == \
+        (True, "forced in in icp.yaml (model.leakage.force_in)")
+
+
+def test_the_demo_data_uses_every_attribute(refreshed_home: Paths) -> None:
+    assert read(refreshed_home, "SELECT count(*), count(*) FILTER (used_in_fit) FROM fit_attribute_checks")[0] == (5, 5)

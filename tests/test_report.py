@@ -19,7 +19,7 @@ from pipelines.paths import Paths
 from pipelines.report import write_report
 from tests.conftest import read
 
-SECTIONS = {"icp", "anti-icp", "declared", "evidence", "drivers", "distributions", "targets", "changes", "quality"}
+SECTIONS = {"icp", "anti-icp", "declared", "evidence", "drivers", "attribute-checks", "distributions", "targets", "changes", "quality"}
 
 
 class _Outline(HTMLParser):
@@ -56,6 +56,7 @@ def test_report_is_one_offline_file_with_every_section_and_charts(refreshed_home
     assert set(outline.sections) == SECTIONS
     assert outline.svgs >= 5
     assert outline.rows["targets"] == 26  # header + the top 25
+    assert outline.rows["attribute-checks"] == 6  # header + five attributes, all used on the demo data
     # nothing to fetch: no links, scripts, stylesheets, fonts or images from anywhere
     assert [u for u in outline.urls if not u.startswith("#")] == []
     assert not re.search(r"url\(|@import|<script|<link|<img|<iframe", text, re.I)

@@ -116,9 +116,9 @@ Levels = list[tuple[str | None, str]]
 
 def _band_levels(column: str, edges: tuple[float, ...], noun: str, money: bool) -> Levels:
     """Bands of a numeric column ('200-2,000 employees'), unknown first."""
+    if not edges:  # no bands: one level, unknown included (a column left out by the leakage guard)
+        return [(None, f"any {noun}")]
     levels: Levels = [(f"{ident(column)} IS NULL", f"{noun} unknown")]
-    if not edges:
-        return levels + [(None, f"any {noun}")]
     lo = None
     for e in edges:
         label = f"under {_fmt(e, money)} {noun}" if lo is None else f"{_fmt(lo, money)}-{_fmt(e, money)} {noun}"

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from pipelines.config import Config
 from pipelines.icp import backtest as bt
+from pipelines.icp import leakage
 from pipelines.icp.attributes import FEATURES, Encoding, LevelCodes, level_codes, supervised_edges
 from pipelines.icp.inputs import read_inputs
 from pipelines.icp.labels import is_customer, label_customers
@@ -107,11 +108,12 @@ def _fit_learned_on(codes: LevelCodes, y: pd.Series, enc: Encoding, cfg: Config)
 
 
 def _segments(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: pd.DataFrame, enc: Encoding,
-              cfg: Config) -> tuple[pd.DataFrame, np.ndarray]:
-    """The segment table (statistics and kind, indexed by tree leaf) and every account's leaf."""
+              cfg: Config, left_out: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The segment table (statistics and kind, indexed by tree leaf) and every account's leaf. The attributes
+    `left_out` by the leakage guard are blanked for the tree: it cannot split on them."""
     labelled = y.notna()
     if y[labelled].nunique() >= 2:
-        inputs = features[CATEGORIES + NUMBERS].assign(**{
+        inputs = features[CATEGORIES + NUMBERS].assign(**{c: np.nan for c in left_out}, **{
             f"tech:{t}": codes.has(f"tech_{i}", f"uses {t}") for i, t in enumerate(enc.technologies)})
         model = fit_segments(inputs[labelled], y[labelled].to_numpy(), list(enc.technologies), inputs,
                              cfg.model.max_segment_depth, cfg.model.min_segment_share, cfg.model.seed)
@@ -194,12 +196,19 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     customers = is_customer(features)
     labels = label_customers(features[customers], cfg)
     y = _training_labels(features, labels, cfg)
-    enc = _supervised(inputs.encoding, features, y.segment, cfg)
+    checks = leakage.attribute_checks(features, cfg.model.leakage)
+    left_out = leakage.left_out(checks)
+    enc = leakage.without(_supervised(inputs.encoding, features, y.segment, cfg), left_out)
+    if leakage.warning(checks):
+        warnings.append(leakage.warning(checks))
+    con.register("__checks", checks)
+    write_scoring_table(con, "fit_attribute_checks", "SELECT * FROM __checks", order_by="attribute")
+    con.unregister("__checks")
     codes = level_codes(con, enc, declared_size_rule(cfg.declared_icp))  # rows in features' order
     # The segment tree and the backtest fit in scikit-learn (numpy, mostly outside the GIL) in a second thread:
     # the tree while the scorecard is fitted, the backtest while DuckDB writes the tables.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="icp-fit") as pool:
-        segments = pool.submit(_segments, features, codes, y.segment, labels, enc, cfg)
+        segments = pool.submit(_segments, features, codes, y.segment, labels, enc, cfg, left_out)
         card = _choose_scorecard(codes, y, enc, cfg, int(customers.sum()), warnings)
         backtest_warnings: list[str] = []
         backtest = pool.submit(_backtest, codes, features, y, enc, cfg, card, as_of, backtest_warnings)
