@@ -212,7 +212,8 @@ def _drivers(con: duckdb.DuckDBPyConnection, page: Page) -> None:
 def _attribute_checks(con: duckdb.DuckDBPyConnection, page: Page) -> None:
     checks = con.execute("""SELECT attribute, round(missing_customers * 100, 1) AS "missing % customers",
                                    round(missing_lost * 100, 1) AS "missing % lost",
-                                   round(missing_prospects * 100, 1) AS "missing % prospects", verdict
+                                   round(missing_prospects * 100, 1) AS "missing % prospects", verdict,
+                                   coalesce(customer_only_levels, '') AS "values held by customers only"
                             FROM fit_attribute_checks ORDER BY attribute""").df()
     page.section("attribute-checks", "Attributes filled in after the sale",
                  _p("An attribute known for nearly all customers but missing for nearly all other accounts was "

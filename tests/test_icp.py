@@ -233,3 +233,19 @@ def test_score_status_says_disqualified_with_the_rule_and_insufficient_data_with
                          "lead source)",
                          "anti-ICP segment S02 (industry unknown)", "excluded by icp.yaml (exclude:)",
                          "bad fit: churned within 6 months"]
+
+
+def test_the_leakage_guard_notes_values_held_by_customers_only() -> None:
+    from pipelines.config import Leakage
+    from pipelines.icp.leakage import attribute_checks, warning
+
+    n = 400
+    lifecycle = np.where(np.arange(n) < 100, "customer", "prospect")
+    lead = np.where(np.arange(n) < 40, "existing customer", np.where(np.arange(n) % 2, "web", "event"))
+    features = pd.DataFrame({"industry": "Retail", "employee_count": 10, "annual_revenue": 1e6, "region": "NA",
+                             "lead_source": lead, "lifecycle": lifecycle, "lost_deals": 0})
+    checks = attribute_checks(features, Leakage()).set_index("attribute")
+    assert checks.loc["lead_source", "customer_only_levels"] == "existing customer (40)"
+    assert checks["used_in_fit"].all() and checks.loc["industry", "customer_only_levels"] is None
+    assert warning(checks.reset_index()).startswith("values that occur among customers only, perhaps set by the "
+                                                    "sale: lead_source = existing customer (40).")

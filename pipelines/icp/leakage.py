@@ -16,6 +16,8 @@ from pipelines.config import Leakage
 from pipelines.icp.attributes import Encoding
 from pipelines.icp.labels import is_customer
 
+CATEGORICAL = ("industry", "region", "lead_source")
+MIN_CUSTOMERS_OF_A_LEVEL = 10  # a level seen among customers only is noted from this many customers on
 # Attribute (account_features column) -> the Encoding field that holds its levels.
 ATTRIBUTES = {"industry": "industries", "employee_count": "employee_edges", "annual_revenue": "revenue_edges",
               "region": "regions", "lead_source": "lead_sources"}
@@ -23,7 +25,8 @@ ATTRIBUTES = {"industry": "industries", "employee_count": "employee_edges", "ann
 
 def attribute_checks(features: pd.DataFrame, rules: Leakage) -> pd.DataFrame:
     """One row per attribute: its missing share among customers, lost accounts (a lost deal, never won) and
-    prospects, whether the fit uses it, and why (in words)."""
+    prospects, whether the fit uses it, and why (in words); for categories, the levels that occur among customers
+    only (a value such as "existing customer" in a lead source is set by the sale, not before it)."""
     customer = is_customer(features)
     lost = ~customer & (features["lost_deals"].fillna(0) > 0)
     prospect = ~customer & ~lost
@@ -43,8 +46,20 @@ def attribute_checks(features: pd.DataFrame, rules: Leakage) -> pd.DataFrame:
                     "(probably filled in after the sale)" if leaks
                else "used")
         rows.append({"attribute": column, "missing_customers": shares["customers"], "missing_lost": shares["lost"],
-                     "missing_prospects": shares["prospects"], "used_in_fit": used, "verdict": why})
+                     "missing_prospects": shares["prospects"], "used_in_fit": used, "verdict": why,
+                     "customer_only_levels": _customer_only_levels(features[column], customer)
+                     if column in CATEGORICAL else None})
     return pd.DataFrame(rows)
+
+
+def _customer_only_levels(values: pd.Series, customer: pd.Series) -> str | None:
+    """The levels of `values` held by at least MIN_CUSTOMERS_OF_A_LEVEL customers and by no other account, with
+    their customer counts ("existing customer (40)"); None when there are none."""
+    counts = pd.crosstab(values, customer)
+    if True not in counts or False not in counts:
+        return None
+    only = counts[(counts[True] >= MIN_CUSTOMERS_OF_A_LEVEL) & (counts[False] == 0)][True]
+    return ", ".join(f"{level} ({n})" for level, n in only.sort_index().items()) or None
 
 
 def left_out(checks: pd.DataFrame) -> list[str]:
@@ -61,14 +76,21 @@ def warning(checks: pd.DataFrame) -> str | None:
     """Words for the attributes the guard left out (not those forced out in icp.yaml), with their missing shares;
     None when there are none."""
     leaked = checks[checks["verdict"].str.startswith("left out")]
-    if leaked.empty:
-        return None
+    levels = checks[checks["customer_only_levels"].notna() & checks["used_in_fit"]]
 
     def share(v) -> str:
         return "n/a" if v is None or pd.isna(v) else f"{v:.0%}"
 
-    parts = [f"{r.attribute} (missing for {share(r.missing_customers)} of customers, {share(r.missing_lost)} of "
-             f"lost accounts, {share(r.missing_prospects)} of prospects)" for r in leaked.itertuples()]
-    return ("attributes filled in after the sale were left out of the fit: " + "; ".join(parts)
-            + ". Their presence alone would separate customers from the rest. To use one anyway, list it under "
-              "model.leakage.force_in in icp.yaml.")
+    said = []
+    if not leaked.empty:
+        parts = [f"{r.attribute} (missing for {share(r.missing_customers)} of customers, {share(r.missing_lost)} "
+                 f"of lost accounts, {share(r.missing_prospects)} of prospects)" for r in leaked.itertuples()]
+        said.append("attributes filled in after the sale were left out of the fit: " + "; ".join(parts)
+                    + ". Their presence alone would separate customers from the rest. To use one anyway, list it "
+                      "under model.leakage.force_in in icp.yaml.")
+    if not levels.empty:
+        parts = [f"{r.attribute} = {r.customer_only_levels}" for r in levels.itertuples()]
+        said.append("values that occur among customers only, perhaps set by the sale: " + "; ".join(parts)
+                    + ". The fit uses them; if they are set after the sale, list the attribute under "
+                      "model.leakage.force_out in icp.yaml.")
+    return " ".join(said) or None
