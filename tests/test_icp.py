@@ -228,7 +228,7 @@ def test_score_status_says_disqualified_with_the_rule_and_insufficient_data_with
     status, why = _score_status(Config(), features, bad_fit, reason, segment_id,
                                 {"S01": "any industry", "S02": "industry unknown"}, not_excluded)
     assert list(status) == ["scored", "insufficient_data", "disqualified", "disqualified", "disqualified"]
-    assert list(why) == [None,
+    assert [None if pd.isna(w) else w for w in why] == [None,
                          "only 1 of 5 pre-sale attributes known (missing: industry, employee count, annual revenue, "
                          "lead source)",
                          "anti-ICP segment S02 (industry unknown)", "excluded by icp.yaml (exclude:)",

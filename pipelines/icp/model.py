@@ -261,7 +261,7 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
         "is_ideal": labels["is_ideal"].reindex(features.index).astype("boolean"), "is_bad_fit": bad_fit,
         "bad_fit_reason": bad_fit_reason.astype("category"),
         "engagement_score": engagement.round(2), "priority_score": priority.round(2),
-        "score_status": pd.Categorical(status), "status_reason": pd.Categorical(status_reason),
+        "score_status": status, "status_reason": status_reason,
     })
     select = f"""
         SELECT account_id, account_name, CAST(lifecycle AS VARCHAR) AS lifecycle, fit_score,
@@ -341,25 +341,32 @@ KNOWN_ATTRIBUTES = ["industry", "employee_count", "annual_revenue", "region", "l
 
 def _score_status(cfg: Config, features: pd.DataFrame, bad_fit: pd.Series, bad_fit_reason: pd.Series,
                   segment_id: pd.Series, segment_labels: dict[str, str], not_excluded: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  ) -> tuple[pd.Categorical, pd.Categorical]:
     """Per account: `disqualified` (excluded in icp.yaml, an anti-ICP segment or a bad-fit rule, in that order,
     the rule in words as its reason), else `insufficient_data` (fewer than scoring.min_known_attributes of the
-    pre-sale attributes known: its score is mostly the baseline, not a judgement), else `scored`."""
-    anti = np.array([f"anti-ICP segment {s} ({segment_labels.get(s, '?')})" for s in segment_id.cat.categories],
-                    dtype=object)[segment_id.cat.codes.to_numpy()]
-    reason = np.where(~not_excluded, "excluded by icp.yaml (exclude:)",
-                      np.where(bad_fit_reason.to_numpy(dtype=object) == "anti-ICP segment", anti,
-                               "bad fit: " + bad_fit_reason.astype(str).to_numpy(dtype=object)))
-    disqualified = ~not_excluded | bad_fit.to_numpy()
+    pre-sale attributes known: its score is mostly the baseline, not a judgement), else `scored`. Both come as
+    categories: a reason's text is made once, not once per account."""
+    bad = pd.Categorical(bad_fit_reason)
+    texts = ["excluded by icp.yaml (exclude:)"]
+    anti_at = len(texts)
+    texts += [f"anti-ICP segment {s} ({segment_labels.get(s, '?')})" for s in segment_id.cat.categories]
+    bad_at = len(texts)
+    texts += [f"bad fit: {r}" for r in bad.categories] + ["bad fit"]
+    missing_at = len(texts)
+    texts += [f"only {bin(p).count('1')} of {len(KNOWN_ATTRIBUTES)} pre-sale attributes known (missing: "
+              + ", ".join(a.replace("_", " ") for i, a in enumerate(KNOWN_ATTRIBUTES) if not p >> i & 1) + ")"
+              for p in range(1 << len(KNOWN_ATTRIBUTES))]
     known = features[KNOWN_ATTRIBUTES].notna().to_numpy()
     pattern = known @ (1 << np.arange(len(KNOWN_ATTRIBUTES)))  # which attributes are known, as a bit mask
-    missing = np.array([
-        f"only {bin(p).count('1')} of {len(KNOWN_ATTRIBUTES)} pre-sale attributes known (missing: "
-        + ", ".join(a.replace("_", " ") for i, a in enumerate(KNOWN_ATTRIBUTES) if not p >> i & 1) + ")"
-        for p in range(1 << len(KNOWN_ATTRIBUTES))], dtype=object)[pattern]
+    disqualified = ~not_excluded | bad_fit.to_numpy()
     insufficient = ~disqualified & (known.sum(axis=1) < cfg.scoring.min_known_attributes)
-    status = np.where(disqualified, "disqualified", np.where(insufficient, "insufficient_data", "scored"))
-    return status, np.where(disqualified, reason, np.where(insufficient, missing, None))
+    is_anti = np.asarray(bad == "anti-ICP segment") if "anti-ICP segment" in bad.categories else False
+    bad_code = np.where(bad.codes >= 0, bad_at + bad.codes, missing_at - 1)
+    rule = np.where(~not_excluded, 0, np.where(is_anti, anti_at + segment_id.cat.codes.to_numpy(), bad_code))
+    reason = np.where(disqualified, rule, np.where(insufficient, missing_at + pattern, -1))
+    status = np.where(disqualified, 2, np.where(insufficient, 1, 0))
+    return (pd.Categorical.from_codes(status, categories=["scored", "insufficient_data", "disqualified"]),
+            pd.Categorical.from_codes(reason, categories=texts))
 
 
 def target_list_warning(removed: pd.Series, n_candidates: int, max_share: float) -> str | None:
