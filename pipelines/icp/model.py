@@ -199,8 +199,9 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     checks = leakage.attribute_checks(features, cfg.model.leakage)
     left_out = leakage.left_out(checks)
     enc = leakage.without(_supervised(inputs.encoding, features, y.segment, cfg), left_out)
-    if leakage.warning(checks):
-        warnings.append(leakage.warning(checks))
+    leak_warning = leakage.warning(checks)
+    if leak_warning:
+        warnings.append(leak_warning)
     con.register("__checks", checks)
     write_scoring_table(con, "fit_attribute_checks", "SELECT * FROM __checks", order_by="attribute")
     con.unregister("__checks")
@@ -227,7 +228,8 @@ def _score_and_write(con: duckdb.DuckDBPyConnection, cfg: Config, features: pd.D
                      scored_at: datetime, previous: Path | None
                      ) -> tuple[int, pd.DataFrame, list[float], str | None]:
     """Score every account with the card and write account_scores, the scorecard, icp_segments (from `segments`,
-    see _segments) and target_accounts. Returns the number of targets, the segment table and the tier thresholds."""
+    see _segments) and target_accounts. Returns the number of targets, the segment table, the tier thresholds and
+    the target list's warning (None when the list kept enough of its candidates)."""
     fit = score(card, codes)
     write_scorecard(con, card, fit.scale, cfg.declared_icp)
     fit_score = pd.Series(fit.fit_score, index=features.index)
