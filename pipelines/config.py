@@ -47,7 +47,7 @@ class Labels(_Strict):
     max_uncollectible: int = Field(0, ge=0, description="more uncollectible invoices than this is payment trouble")
 
 
-LEAKY_ATTRIBUTES = ("industry", "employee_count", "annual_revenue", "region", "lead_source")
+PRE_SALE_ATTRIBUTES = ("industry", "employee_count", "annual_revenue", "region", "lead_source")
 
 
 class Leakage(_Strict):
@@ -63,9 +63,9 @@ class Leakage(_Strict):
     @field_validator("force_in", "force_out")
     @classmethod
     def _known_attributes(cls, names: list[str]) -> list[str]:
-        unknown = sorted(set(names) - set(LEAKY_ATTRIBUTES))
+        unknown = sorted(set(names) - set(PRE_SALE_ATTRIBUTES))
         if unknown:
-            raise ValueError(f"unknown attribute(s) {', '.join(unknown)}; choose from {', '.join(LEAKY_ATTRIBUTES)}")
+            raise ValueError(f"unknown attribute(s) {', '.join(unknown)}; choose from {', '.join(PRE_SALE_ATTRIBUTES)}")
         return names
 
 

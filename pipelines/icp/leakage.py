@@ -12,15 +12,15 @@ from dataclasses import replace
 
 import pandas as pd
 
-from pipelines.config import Leakage
+from pipelines.config import PRE_SALE_ATTRIBUTES, Leakage
 from pipelines.icp.attributes import Encoding
 from pipelines.icp.labels import is_customer
 
 CATEGORICAL = ("industry", "region", "lead_source")
 MIN_CUSTOMERS_OF_A_LEVEL = 10  # a level seen among customers only is noted from this many customers on
 # Attribute (account_features column) -> the Encoding field that holds its levels.
-ATTRIBUTES = {"industry": "industries", "employee_count": "employee_edges", "annual_revenue": "revenue_edges",
-              "region": "regions", "lead_source": "lead_sources"}
+ATTRIBUTES = dict(zip(PRE_SALE_ATTRIBUTES, ("industries", "employee_edges", "revenue_edges", "regions",
+                                            "lead_sources")))
 
 
 def attribute_checks(features: pd.DataFrame, rules: Leakage) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from pipelines.config import Config
+from pipelines.config import PRE_SALE_ATTRIBUTES, Config
 from pipelines.icp import backtest as bt
 from pipelines.icp import leakage
 from pipelines.icp.attributes import FEATURES, Encoding, LevelCodes, level_codes, supervised_edges
@@ -338,7 +338,7 @@ def _ranked(cfg: Config, scores: pd.DataFrame, fit_score: np.ndarray) -> tuple[n
     return rows[np.lexsort((rows, -fit, -priority))], warning  # the last key sorts first
 
 
-KNOWN_ATTRIBUTES = ["industry", "employee_count", "annual_revenue", "region", "lead_source"]
+KNOWN_ATTRIBUTES = list(PRE_SALE_ATTRIBUTES)
 
 
 def _score_status(cfg: Config, features: pd.DataFrame, bad_fit: pd.Series, bad_fit_reason: pd.Series,
