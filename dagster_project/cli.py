@@ -34,6 +34,8 @@ def _config_file(config: Optional[Path]) -> Optional[Path]:
 def demo(landing: Path = typer.Option(..., "--landing", help="folder to write the landing files into"),
          accounts: int = typer.Option(5000, "--accounts", min=1, help="number of CRM accounts"),
          seed: int = typer.Option(7, "--seed", help="random seed (same seed, same files)"),
+         realistic: bool = typer.Option(False, "--realistic", help="the harder mode: two ICPs, missing attributes, "
+                                        "a decoy lead source that buys often and churns, weaker effects"),
          fmt: str = typer.Option("csv", "--format", help="csv or parquet"),
          truth: Optional[Path] = typer.Option(None, "--truth", help="where to write the planted ICP "
                                               "(default: <landing>_truth.csv beside the landing folder)")) -> None:
@@ -43,7 +45,7 @@ def demo(landing: Path = typer.Option(..., "--landing", help="folder to write th
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("must be csv or parquet", param_hint="--format")
     with console.status(f"generating {accounts:,} demo accounts"):
-        summary = generate(landing, accounts=accounts, seed=seed, fmt=fmt, truth=truth)
+        summary = generate(landing, accounts=accounts, seed=seed, fmt=fmt, truth=truth, realistic=realistic)
     for entity, n in summary.rows.items():
         out.print(f"  {entity:<24} {n:>12,} rows")
     out.print(f"landing data: {summary.landing}\nplanted ICP:  {summary.truth}")
@@ -129,7 +131,8 @@ def run(home: Optional[Path] = HomeOpt, landing: Optional[Path] = LandingOpt,
     paths = Paths.resolve(home, landing)
     if not paths.landing.exists() or not any(paths.landing.iterdir()):
         console.print(f"landing folder {paths.landing} is empty: generating demo data ({accounts:,} accounts)")
-        demo(landing=paths.landing, accounts=accounts, seed=7, fmt="csv", truth=paths.home / "demo_truth.csv")
+        demo(landing=paths.landing, accounts=accounts, seed=7, fmt="csv", truth=paths.home / "demo_truth.csv",
+             realistic=False)
     if not _refresh(paths):
         raise typer.Exit(1)
     _where(paths)

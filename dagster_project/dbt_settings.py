@@ -25,7 +25,8 @@ def dbt_vars() -> dict[str, Any]:
     """dbt vars from icp.yaml, so that dbt and the scoring stage share one configuration."""
     cfg = load_config()
     return {"engagement_half_life_days": cfg.scoring.engagement_half_life_days,
-            "engagement_window_days": cfg.scoring.engagement_window_days}
+            "engagement_window_days": cfg.scoring.engagement_window_days,
+            "backtest_months": cfg.model.backtest_months}
 
 
 def dbt_resource() -> DbtCliResource:

@@ -6,6 +6,12 @@ The planted truth, written outside the landing folder, says which accounts belon
   neutral  everything else
 ICP accounts win more deals, pay more, expand, churn less and need less support; anti-ICP accounts
 rarely buy and, when they do, churn early, pay late and file many tickets.
+
+The realistic mode (`realistic=True`) is harder, as real CRM data is: two ICPs (planted_icp 1: industry in
+(Logistics, Manufacturing) and uses Snowflake; 2: region EMEA and 200 <= employee_count < 2000) that buy only
+somewhat more often but pay several times more and churn less, so that most buyers are ordinary accounts; a
+decoy lead source (paid_search) that buys often and churns fast; and missing industry, size, revenue and lead
+source on some accounts.
 """
 from __future__ import annotations
 
@@ -77,8 +83,30 @@ def _by_segment(segment: np.ndarray, neutral: float, icp: float, anti: float) ->
     return np.choose(segment, [neutral, icp, anti])
 
 
-def _win_chance(acc: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class Effects:
+    """How much the planted segments differ: (neutral, icp, anti_icp) per behaviour."""
+
+    amount: tuple[float, float, float] = (1.0, 1.8, 0.5)        # deal size factor
+    churn: tuple[float, float, float] = (0.025, 0.006, 0.12)    # churn rate per month
+    expansion: tuple[float, float, float] = (0.15, 0.55, 0.03)  # chance to expand
+    activity: tuple[float, float, float] = (2.0, 4.5, 1.2)      # activities per account
+    win: tuple[float, float, float] | None = None  # flat win chance; None: graded by industry and size
+    decoy: str | None = None  # a lead source that wins 2.5 times as often and churns 5 times as fast
+    missing: float = 0.0      # share of accounts missing each of industry, size, revenue and lead source
+
+
+DEFAULT = Effects()
+REALISTIC = Effects(amount=(1.0, 3.0, 0.6), churn=(0.03, 0.008, 0.1), expansion=(0.12, 0.5, 0.03),
+                    activity=(2.0, 2.6, 1.5), win=(0.12, 0.2, 0.05), decoy="paid_search", missing=0.12)
+DECOY_SHARE = 0.15  # accounts that come from the decoy lead source
+
+
+def _win_chance(acc: dict[str, np.ndarray], idx: np.ndarray, fx: Effects) -> np.ndarray:
     """Chance that a new-business deal is won: high in the ICP, graded for partial fits, low for anti-ICP."""
+    if fx.win is not None:
+        decoy = acc["lead_source"][idx] == LEAD_SOURCES.index(fx.decoy)
+        return _by_segment(acc["segment"][idx], *fx.win) * np.where(decoy, 2.5, 1.0)
     names = np.array(INDUSTRIES)[acc["industry"][idx]]
     emp = acc["employees"][idx]
     right_industry = np.isin(names, list(ICP_INDUSTRIES))
@@ -89,19 +117,21 @@ def _win_chance(acc: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
     return np.choose(acc["segment"][idx], [chance, 0.62, 0.02])
 
 
-def _accounts(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+def _accounts(rng: np.random.Generator, n: int, fx: Effects) -> dict[str, np.ndarray]:
     industry = rng.choice(len(INDUSTRIES), size=n, p=np.array(INDUSTRY_WEIGHTS) / sum(INDUSTRY_WEIGHTS))
     employees = np.clip(np.round(np.exp(rng.normal(5.0, 1.7, size=n))), 1, 200_000).astype(np.int64)
     names = np.array(INDUSTRIES)
     is_icp_industry = np.isin(names[industry], list(ICP_INDUSTRIES))
     is_anti = np.isin(names[industry], list(ANTI_INDUSTRIES)) | (employees < 10)
-    is_icp = is_icp_industry & (employees >= 200) & (employees < 2000) & ~is_anti
+    right_size = (employees >= 200) & (employees < 2000)
+    is_icp = is_icp_industry & right_size & ~is_anti
     segment = np.where(is_icp, 1, np.where(is_anti, 2, 0))
     tech_p = np.tile(TECH_BASE_RATE, (n, 1))
     tech_p[:, TECHNOLOGIES.index("Snowflake")] = _by_segment(segment, 0.15, 0.55, 0.05)
     tech_p[:, TECHNOLOGIES.index("SAP")] = np.where(is_icp_industry, 0.35, 0.08)
-    return {
+    acc = {
         "segment": segment,
+        "icp": np.where(is_icp, 1, 0),
         "industry": industry,
         "employees": employees,
         "revenue": np.round(employees * rng.lognormal(np.log(180_000), 0.5, size=n), -3),
@@ -114,11 +144,29 @@ def _accounts(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         ),
         "created_days": _days(rng, 7, 5 * 365, n),
     }
+    return _two_icps(rng, acc, is_icp_industry, right_size) if fx.win is not None else acc
+
+
+def _two_icps(rng: np.random.Generator, acc: dict[str, np.ndarray], icp_industry: np.ndarray,
+              right_size: np.ndarray) -> dict[str, np.ndarray]:
+    """The realistic mode's segments: ICP 1 by industry and Snowflake, ICP 2 by region and size; technologies
+    and lead sources drawn without regard to them, a share of accounts from the decoy lead source."""
+    n = len(right_size)
+    techs = rng.random((n, len(TECHNOLOGIES))) < TECH_BASE_RATE
+    emea = np.array([r == "EMEA" for _, r in COUNTRIES])[acc["country"]]
+    snowflake = techs[:, TECHNOLOGIES.index("Snowflake")]
+    first, second = icp_industry & snowflake, emea & right_size
+    anti = (acc["segment"] == 2) & ~first & ~second
+    lead = rng.choice(len(LEAD_SOURCES), size=n)
+    lead = np.where(rng.random(n) < DECOY_SHARE, LEAD_SOURCES.index(REALISTIC.decoy), lead)
+    return acc | {"segment": np.where(first | second, 1, np.where(anti, 2, 0)),
+                  "icp": np.where(first, 1, np.where(second, 2, 0)), "techs": techs, "lead_source": lead}
 
 
 def generate(landing: str | Path, accounts: int = 5000, seed: int = 7, fmt: str = "csv",
-             truth: str | Path | None = None) -> DemoSummary:
-    """Write a landing folder that follows the landing contract, and the planted ICP truth beside it."""
+             truth: str | Path | None = None, realistic: bool = False) -> DemoSummary:
+    """Write a landing folder that follows the landing contract, and the planted ICP truth beside it
+    (`realistic`: the harder mode of the module's docstring)."""
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be csv or parquet, not {fmt!r}")
     if accounts < 1:
@@ -127,8 +175,10 @@ def generate(landing: str | Path, accounts: int = 5000, seed: int = 7, fmt: str 
     truth_path = Path(truth) if truth else landing.parent / f"{landing.name}_truth.csv"
     rng = np.random.default_rng(seed)
     n = accounts
-    acc = _accounts(rng, n)
+    fx = REALISTIC if realistic else DEFAULT
+    acc = _accounts(rng, n, fx)
     seg = acc["segment"]
+    decoy = acc["lead_source"] == LEAD_SOURCES.index(fx.decoy) if fx.decoy else np.zeros(n, bool)
     acc_idx = np.arange(n)
     region = np.array([r for _, r in COUNTRIES])[acc["country"]]
     currency = np.array([CURRENCY_BY_REGION[r] for r in region])
@@ -142,10 +192,10 @@ def generate(landing: str | Path, accounts: int = 5000, seed: int = 7, fmt: str 
     cycle = np.round(rng.gamma(3.0, _by_segment(o_seg, 30, 20, 40))).astype(np.int64) + 7
     o_close = o_created - cycle  # days before as_of; <= 0 means still open
     o_open = o_close <= 0
-    o_won = ~o_open & (rng.random(len(o_acc)) < _win_chance(acc, o_acc))
+    o_won = ~o_open & (rng.random(len(o_acc)) < _win_chance(acc, o_acc, fx))
     size_factor = np.sqrt(acc["employees"][o_acc] / 100.0)
     o_amount = np.round(rng.lognormal(np.log(8000), 0.4, len(o_acc)) * np.clip(size_factor, 0.3, 8)
-                        * _by_segment(o_seg, 1.0, 1.8, 0.5), -2)
+                        * _by_segment(o_seg, *fx.amount), -2)
 
     # --- Subscriptions for won deals; churn and expansion depend on fit. ----------------------------
     w = np.flatnonzero(o_won)
@@ -153,12 +203,12 @@ def generate(landing: str | Path, accounts: int = 5000, seed: int = 7, fmt: str 
     s_seg = seg[s_acc]
     s_start = o_close[w]
     mrr = np.round(o_amount[w] / 12 * rng.lognormal(0, 0.2, len(w)), 2)
-    months_alive = rng.exponential(1 / _by_segment(s_seg, 0.025, 0.006, 0.12))
+    months_alive = rng.exponential(1 / (_by_segment(s_seg, *fx.churn) * np.where(decoy[s_acc], 5.0, 1.0)))
     s_end = s_start - np.round(months_alive * 30.4).astype(np.int64)
     s_churned = s_end > 0
     s_end = np.where(s_churned, s_end, 0)
     # Expansion: a second subscription some months in, for accounts that stayed long enough.
-    expands = (rng.random(len(w)) < _by_segment(s_seg, 0.15, 0.55, 0.03)) & (s_start > 150)
+    expands = (rng.random(len(w)) < _by_segment(s_seg, *fx.expansion)) & (s_start > 150)
     e_start = s_start - _days(rng, 90, 360, len(w))
     expands &= (e_start > np.where(s_churned, s_end, 0) + 30)
     x = np.flatnonzero(expands)
@@ -199,7 +249,7 @@ def generate(landing: str | Path, accounts: int = 5000, seed: int = 7, fmt: str 
     t_csat = np.clip(np.round(rng.normal(_by_segment(t_seg, 4.0, 4.5, 2.8), 0.8)), 1, 5).astype(np.int64)
 
     # --- Activities: recent engagement, higher for ICP accounts and open deals. ---------------------
-    a_rate = _by_segment(seg, 2.0, 4.5, 1.2) + np.isin(acc_idx, o_acc[o_open]) * 3.0
+    a_rate = _by_segment(seg, *fx.activity) + np.isin(acc_idx, o_acc[o_open]) * 3.0
     a_n = rng.poisson(a_rate)
     a_acc = np.repeat(acc_idx, a_n)
     a_days = np.minimum(_days(rng, 0, 200, len(a_acc)), acc["created_days"][a_acc])
@@ -226,7 +276,10 @@ def generate(landing: str | Path, accounts: int = 5000, seed: int = 7, fmt: str 
     opp_lead = acc["lead_source"][opp_acc]
 
     truth = pa.table({"account_id": _ids("ACC", acc_idx), "planted_segment": SEGMENTS[seg],
-                      "industry": np.array(INDUSTRIES)[acc["industry"]], "employee_count": acc["employees"]})
+                      "planted_icp": acc["icp"], "industry": np.array(INDUSTRIES)[acc["industry"]],
+                      "employee_count": acc["employees"]})
+    # Bits 0..3: industry, employee count, annual revenue and lead source left blank.
+    blanks = ((rng.random((n, 4)) < fx.missing) * (1 << np.arange(4))).sum(axis=1) if fx.missing else np.zeros(n, int)
 
     tables = {
         "crm/accounts": pa.table({
@@ -235,6 +288,7 @@ def generate(landing: str | Path, accounts: int = 5000, seed: int = 7, fmt: str 
             "region_blank": rng.random(n) < 0.3,
             "founded_year": (AS_OF.year - rng.integers(1, 60, n)).astype(np.int64),
             "tech_mask": (acc["techs"] * (1 << np.arange(len(TECHNOLOGIES)))).sum(axis=1).astype(np.int64),
+            "blanks": blanks.astype(np.int64),
             "lead_idx": acc["lead_source"], "owner_idx": rng.integers(0, len(OWNERS), n),
             "parent_idx": np.where(rng.random(n) < 0.02, rng.integers(0, n, n), -1),
             "created_at": _ts(acc["created_days"], rng),
@@ -293,14 +347,15 @@ _SELECTS = {
                created_at,
                CASE WHEN account_idx % 5 = 0 THEN 'https://www.' ELSE '' END
                    || lower({_sql_list(NAME_A)}[name_a + 1] || {_sql_list(NAME_B)}[name_b + 1]) || account_idx || '.com' AS domain,
-               {_sql_list(INDUSTRIES)}[industry_idx + 1] AS industry,
-               employee_count, annual_revenue,
+               CASE WHEN blanks & 1 = 0 THEN {_sql_list(INDUSTRIES)}[industry_idx + 1] END AS industry,
+               CASE WHEN blanks & 2 = 0 THEN employee_count END AS employee_count,
+               CASE WHEN blanks & 4 = 0 THEN annual_revenue END AS annual_revenue,
                {_sql_list([c for c, _ in COUNTRIES])}[country_idx + 1] AS country,
                CASE WHEN region_blank THEN NULL ELSE {_sql_list([r for _, r in COUNTRIES])}[country_idx + 1] END AS region,
                founded_year,
                array_to_string(list_filter({_sql_list(TECHNOLOGIES)},
                    (t, i) -> (tech_mask >> (i - 1)) & 1 = 1), ';') AS technologies,
-               {_sql_list(LEAD_SOURCES)}[lead_idx + 1] AS lead_source,
+               CASE WHEN blanks & 8 = 0 THEN {_sql_list(LEAD_SOURCES)}[lead_idx + 1] END AS lead_source,
                {_sql_list(OWNERS)}[owner_idx + 1] AS owner,
                CASE WHEN parent_idx >= 0 AND parent_idx <> account_idx THEN printf('ACC-%07d', parent_idx) END AS parent_account_id
         FROM src ORDER BY account_idx""",

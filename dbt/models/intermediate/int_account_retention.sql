@@ -1,34 +1,37 @@
-{#- Customer lifetime per account: since when, for how long, and whether and when it churned.
-    With subscriptions, an account is active while one runs; without, a won deal makes it a customer. -#}
+{#- Customer lifetime per account and snapshot (int_reference_date): since when, for how long, and whether and when
+    it churned, as known at the snapshot's as_of. With subscriptions, an account is active while one runs; without,
+    a won deal makes it a customer. -#}
 with subscriptions as (
     select * from {{ ref('stg_billing__subscriptions') }}
 ),
 
-won as (
-    select account_id, min(cast(close_date as {{ dbt.type_timestamp() }})) as first_won_at
-    from {{ ref('stg_crm__opportunities') }}
-    where is_won and opportunity_type = 'new_business'
-    group by account_id
+ref_date as (
+    select snapshot, as_of from {{ ref('int_reference_date') }}
 ),
 
-ref_date as (
-    select as_of from {{ ref('int_reference_date') }}
+won as (
+    select r.snapshot, o.account_id, min(cast(o.close_date as {{ dbt.type_timestamp() }})) as first_won_at
+    from {{ ref('stg_crm__opportunities') }} as o
+    inner join ref_date as r on cast(o.close_date as {{ dbt.type_timestamp() }}) <= r.as_of
+    where o.is_won and o.opportunity_type = 'new_business'
+    group by r.snapshot, o.account_id
 ),
 
 subs as (
     select
+        r.snapshot,
         s.account_id,
         min(s.started_at) as first_started_at,
-        max(case when s.started_at <= r.as_of and (s.ended_at is null or s.ended_at > r.as_of) then 1 else 0 end) as has_active,
+        max(case when s.ended_at is null or s.ended_at > r.as_of then 1 else 0 end) as has_active,
         max(s.ended_at) as last_ended_at
     from subscriptions as s
-    cross join ref_date as r
-    where s.started_at <= r.as_of
-    group by s.account_id
+    inner join ref_date as r on s.started_at <= r.as_of
+    group by r.snapshot, s.account_id
 ),
 
 combined as (
     select
+        coalesce(subs.snapshot, won.snapshot) as snapshot,
         coalesce(subs.account_id, won.account_id) as account_id,
         coalesce(subs.first_started_at, won.first_won_at) as customer_since,
         case
@@ -37,10 +40,11 @@ combined as (
         end as is_active,
         case when subs.account_id is not null and subs.has_active = 0 then subs.last_ended_at end as churned_at
     from subs
-    full outer join won on won.account_id = subs.account_id
+    full outer join won on won.account_id = subs.account_id and won.snapshot = subs.snapshot
 )
 
 select
+    c.snapshot,
     c.account_id,
     c.customer_since,
     c.is_active,
@@ -49,5 +53,4 @@ select
     {{ months_between('c.customer_since', 'coalesce(c.churned_at, r.as_of)') }} as tenure_months,
     case when c.churned_at is not null then {{ months_between('c.customer_since', 'c.churned_at') }} end as months_to_churn
 from combined as c
-cross join ref_date as r
-where c.customer_since <= r.as_of
+inner join ref_date as r on r.snapshot = c.snapshot

@@ -1,4 +1,5 @@
-{#- Revenue per account as of the reference date: MRR now and a year ago, lifetime paid, expansion. -#}
+{#- Revenue per account and snapshot (int_reference_date), as known at the snapshot's as_of: MRR then and a year
+    before, paid to date, expansion. -#}
 with subscriptions as (
     select * from {{ ref('stg_billing__subscriptions') }}
 ),
@@ -8,7 +9,7 @@ invoices as (
 ),
 
 ref_date as (
-    select as_of, {{ dbt.dateadd('month', -12, 'as_of') }} as year_ago from {{ ref('int_reference_date') }}
+    select snapshot, as_of, {{ dbt.dateadd('month', -12, 'as_of') }} as year_ago from {{ ref('int_reference_date') }}
 ),
 
 first_start as (
@@ -19,33 +20,37 @@ first_start as (
 
 mrr as (
     select
+        r.snapshot,
         s.account_id,
-        {{ exact_sum("case when s.started_at <= r.as_of and (s.ended_at is null or s.ended_at > r.as_of)
-                 then s.mrr_usd else 0 end") }} as current_mrr,
+        {{ exact_sum("case when s.ended_at is null or s.ended_at > r.as_of then s.mrr_usd else 0 end") }} as current_mrr,
         {{ exact_sum("case when s.started_at <= r.year_ago and (s.ended_at is null or s.ended_at > r.year_ago)
                  then s.mrr_usd else 0 end") }} as mrr_12m_ago,
         {{ exact_sum("case when s.started_at > " ~ dbt.dateadd('day', 30, 'f.first_started_at') ~ "
                  then s.mrr_usd else 0 end") }} as expansion_mrr,
         count(*) as subscriptions
     from subscriptions as s
-    cross join ref_date as r
+    inner join ref_date as r on s.started_at <= r.as_of
     inner join first_start as f on f.account_id = s.account_id
-    group by s.account_id
+    group by r.snapshot, s.account_id
 ),
 
+{#- An invoice counts as paid once its payment date has passed (today's status alone would leak a later payment
+    into an earlier snapshot). -#}
 paid as (
     select
+        r.snapshot,
         i.account_id,
-        {{ exact_sum("case when i.status = 'paid' then i.amount_usd else 0 end") }} as lifetime_paid_revenue,
-        {{ exact_sum("case when i.status = 'paid' and i.issued_at > r.year_ago then i.amount_usd else 0 end") }}
-            as paid_revenue_12m
+        {{ exact_sum("case when i.status = 'paid' and coalesce(i.paid_at, i.issued_at) <= r.as_of
+                 then i.amount_usd else 0 end") }} as lifetime_paid_revenue,
+        {{ exact_sum("case when i.status = 'paid' and coalesce(i.paid_at, i.issued_at) <= r.as_of
+                 and i.issued_at > r.year_ago then i.amount_usd else 0 end") }} as paid_revenue_12m
     from invoices as i
-    cross join ref_date as r
-    where i.issued_at <= r.as_of
-    group by i.account_id
+    inner join ref_date as r on i.issued_at <= r.as_of
+    group by r.snapshot, i.account_id
 )
 
 select
+    coalesce(mrr.snapshot, paid.snapshot) as snapshot,
     coalesce(mrr.account_id, paid.account_id) as account_id,
     coalesce(mrr.current_mrr, 0) as current_mrr,
     coalesce(mrr.current_mrr, 0) * 12 as current_arr,
@@ -58,4 +63,4 @@ select
     {{ safe_divide('mrr.current_mrr', 'mrr.mrr_12m_ago') }} as net_revenue_retention_12m,
     coalesce(mrr.subscriptions, 0) as subscriptions
 from mrr
-full outer join paid on paid.account_id = mrr.account_id
+full outer join paid on paid.account_id = mrr.account_id and paid.snapshot = mrr.snapshot
