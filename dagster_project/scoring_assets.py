@@ -18,7 +18,8 @@ SCORING_TABLES = {
     "icp_segments": "The ICP in words: interpretable segments and how well each performs.",
     "target_accounts": "Prospects (and win-back accounts) ranked by priority, bad fits left out.",
     "model_evaluation": "Out-of-time backtest of the model behind this refresh.",
-    "model_evaluation_tiers": "Backtest conversion per fit tier.",
+    "model_evaluation_tiers": "Backtest conversion, valuable customers and new revenue per fit tier.",
+    "model_evaluation_calibration": "Backtest calibration: fit_probability against the observed valuable rate.",
     "model_evaluation_gain": "Backtest cumulative gain: share of conversions found by calling the top share of accounts.",
     "fit_scorecard": "The fit scorecard: points per attribute level.",
     "fit_attributes": "How each scorecard attribute reads an account's level (for icp explain).",
@@ -80,6 +81,7 @@ def icp_model(context: AssetExecutionContext, refresh_lock: RefreshLock):
     common = {"model_version": result.model_version, "model_kind": result.model_kind}
     metrics = {
         "backtest_auc": metric(result.backtest_auc),
+        "backtest_value_auc": metric(result.backtest_value_auc),
         "lift_top_vs_bottom": metric(result.lift_top_vs_bottom),
         "recall_top_30pct": metric(result.recall_top_30pct),
         "n_test": result.n_test,

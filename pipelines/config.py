@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.alerts import webhook_url_problem
 from pipelines.paths import PROJECT_ROOT
@@ -20,9 +20,12 @@ class _Strict(BaseModel):
 
 
 class ValueWeights(_Strict):
-    """Weights of the realised-value components (normalised to sum to 1)."""
+    """Weights of the realised-value components (normalised to sum to 1). Each is measured per month of tenure or
+    as a rate, so that a young excellent customer can be ideal (pipelines/icp/labels.py)."""
 
-    lifetime_revenue: float = Field(0.30, ge=0)
+    # `lifetime_revenue`, its name before it was measured per month, is still accepted.
+    revenue_per_month: float = Field(0.30, ge=0,
+                                     validation_alias=AliasChoices("revenue_per_month", "lifetime_revenue"))
     current_arr: float = Field(0.25, ge=0)
     retention: float = Field(0.20, ge=0)
     expansion: float = Field(0.10, ge=0)
@@ -40,7 +43,7 @@ class Labels(_Strict):
     """How customers are labelled ideal or bad fit."""
 
     ideal_share: float = Field(0.30, gt=0, lt=1, description="top share of value_index among seasoned customers")
-    min_tenure_months: float = Field(6, ge=0, description="customers younger than this are not labelled ideal")
+    min_tenure_months: float = Field(3, ge=0, description="customers younger than this are not labelled ideal")
     early_churn_months: float = Field(6, ge=0, description="churn within this many months is a bad fit")
     max_tickets_per_1k_mrr: float = Field(3.0, gt=0, description="monthly tickets per 1,000 USD MRR above which support load is heavy")
     min_paid_share: float = Field(0.75, ge=0, le=1, description="a paid-invoice share below this is payment trouble")
@@ -80,8 +83,22 @@ class Model(_Strict):
     size_bins: int = Field(6, ge=2, le=12, description="quantile bands for employee_count and annual_revenue")
     max_segment_depth: int = Field(3, ge=1, le=5)
     min_segment_share: float = Field(0.03, gt=0, lt=0.5, description="smallest segment, as a share of customers")
-    chance_auc: float = Field(0.55, description="a backtest AUC below this is reported as no better than chance")
+    chance_auc: float = Field(0.5, ge=0, lt=1, description="the backtest shows skill when the lower end of an "
+                              "AUC's confidence interval is above this")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence of the backtest's intervals and of "
+                              "the segments' significance tests")
+    segment_min_customers: int = Field(20, ge=1, description="an icp or anti_icp segment needs at least this many "
+                                       "customers (icp) or closed deals (anti_icp)")
     leakage: Leakage = Leakage()
+
+
+class ScoreScaleConfig(_Strict):
+    """Fixed anchors of the learned fit_score (a credit-scoring scale): the same odds give the same score in every
+    refresh. The odds are the scorecard's: odds of winning the account times odds of it turning out ideal."""
+
+    anchor_score: float = Field(50, ge=0, le=100, description="the score of an account at anchor_odds")
+    anchor_odds: float = Field(0.01, gt=0, description="the scorecard's odds that score anchor_score")
+    points_to_double_odds: float = Field(4, gt=0, description="points added each time the odds double")
 
 
 class Scoring(_Strict):
@@ -100,6 +117,7 @@ class Scoring(_Strict):
                                       "count, annual revenue, region and lead source known is insufficient_data")
     max_excluded_share: float = Field(0.5, gt=0, le=1, description="warn when anti-ICP segments, bad-fit rules "
                                       "and exclusions leave out more than this share of the prospects")
+    scale: ScoreScaleConfig = ScoreScaleConfig()
 
     @model_validator(mode="after")
     def _three_tier_shares(self) -> "Scoring":

@@ -152,7 +152,9 @@ def _two_icps(rng: np.random.Generator, acc: dict[str, np.ndarray], icp_industry
     """The realistic mode's segments: ICP 1 by industry and Snowflake, ICP 2 by region and size; technologies
     and lead sources drawn without regard to them, a share of accounts from the decoy lead source."""
     n = len(right_size)
-    techs = rng.random((n, len(TECHNOLOGIES))) < TECH_BASE_RATE
+    rates = TECH_BASE_RATE.copy()
+    rates[TECHNOLOGIES.index("Snowflake")] = 0.35
+    techs = rng.random((n, len(TECHNOLOGIES))) < rates
     emea = np.array([r == "EMEA" for _, r in COUNTRIES])[acc["country"]]
     snowflake = techs[:, TECHNOLOGIES.index("Snowflake")]
     first, second = icp_industry & snowflake, emea & right_size

@@ -107,7 +107,8 @@ def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: Dec
         _changes(con, page, previous_db)
         _quality(con, page)
     kpis = "".join(f"<div class='kpi'>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in [
-        ("target accounts", f"{n_targets:,}"), ("backtest AUC", _fmt(ev["auc"], ".3f")),
+        ("target accounts", f"{n_targets:,}"), ("value AUC", _fmt(ev["value_auc"], ".3f")),
+        ("conversion AUC", _fmt(ev["auc"], ".3f")),
         ("tier A vs D", _fmt(ev["lift_top_vs_bottom"], ".1f") + "x"),
         ("buyers in top 30%", _fmt(ev["recall_top_30pct"], ".0%"))])
     meta = (f"refresh {refresh_id} · model {ev['model_version']} · data as of {ev['as_of']:%Y-%m-%d} · "
@@ -115,7 +116,7 @@ def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: Dec
     doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ICP report</title>"
            f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head><body>"
            f"<h1>Ideal Customer Profile</h1><p class='meta'>{html.escape(meta)}</p><div class='kpis'>{kpis}</div>"
-           f"{_target_list_warning(ev)}"
+           f"{_warnings(ev)}"
            f"{''.join(page.parts)}</body></html>")
     reports.mkdir(parents=True, exist_ok=True)
     dated = reports / f"icp-report-{ev['evaluated_at']:%Y%m%d-%H%M%S}.html"
@@ -128,12 +129,14 @@ def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: Dec
     return reports / REPORT, page.charts
 
 
-def _target_list_warning(ev: pd.Series) -> str:
-    """The target list's warning (model_evaluation.target_list_warning) at the top of the page, when there is one."""
-    warning = ev.get("target_list_warning")
-    if warning is None or pd.isna(warning):
-        return ""
-    return f"<p class='warning' id='target-list-warning'><b>Warning:</b> {html.escape(warning)}</p>"
+def _warnings(ev: pd.Series) -> str:
+    """The backtest's chance warning and the target list's warning (model_evaluation) at the top of the page."""
+    parts = []
+    for column, anchor in (("chance_warning", "chance-warning"), ("target_list_warning", "target-list-warning")):
+        warning = ev.get(column)
+        if warning is not None and not pd.isna(warning):
+            parts.append(f"<p class='warning' id='{anchor}'><b>Warning:</b> {html.escape(warning)}</p>")
+    return "".join(parts)
 
 
 # -- sections ---------------------------------------------------------------------------------------------
@@ -174,27 +177,57 @@ def _icp(con: duckdb.DuckDBPyConnection, page: Page, declared: DeclaredICP, ev: 
     page.section("declared", "Declared ICP next to the learned one", body)
 
 
+def _verdict(auc: float, low: float, high: float, ev: pd.Series) -> str:
+    """An AUC, its interval and whether it beats chance, in words."""
+    beats = "better than chance" if low > ev["chance_auc"] else "NOT distinguishable from chance"
+    return f"AUC {auc:.3f}, {ev['confidence']:.0%} interval {low:.3f} to {high:.3f}: {beats}"
+
+
 def _evidence(con: duckdb.DuckDBPyConnection, page: Page, ev: pd.Series) -> None:
-    rates = con.execute("SELECT tier, n_test, n_positive, conversion_rate AS conversion FROM model_evaluation_tiers "
-                        "ORDER BY tier").df()
+    rates = con.execute("""SELECT tier, n_test, n_positive, conversion_rate AS conversion, n_valuable,
+                                  valuable_rate AS valuable, revenue_share FROM model_evaluation_tiers
+                           ORDER BY tier""").df()
     gain = con.execute("SELECT share_contacted, share_converted FROM model_evaluation_gain "
                        "ORDER BY share_contacted").df()
+    calibration = con.execute("SELECT bin, n AS accounts, round(mean_predicted * 100, 1) AS \"predicted %\", "
+                              "round(observed_rate * 100, 1) AS \"observed %\" FROM model_evaluation_calibration "
+                              "ORDER BY bin").df()
     if pd.isna(ev["auc"]) or not len(gain):
         page.section("evidence", "The evidence: does the score work?",
                      _p(f"No backtest this time: too few accounts made a buying decision on each side of the cutoff "
                         f"({_fmt(ev['cutoff_date'], '%Y-%m-%d')}). It runs once there is history to test on."))
         return
-    a, d = rates.set_index("tier")["conversion"].get("A"), rates.set_index("tier")["conversion"].get("D")
-    top30 = gain.loc[(gain["share_contacted"] - 0.3).abs().idxmin(), "share_converted"]
-    sentence = (f"The model was trained on what was known before {ev['cutoff_date']:%Y-%m-%d} and tested on the "
-                f"{int(ev['n_test']):,} accounts that made their first buying decision after it. Tier A converted "
-                f"{_fmt(a, '.0%')} against {_fmt(d, '.0%')} for tier D, and calling the best-fitting 30% first would "
-                f"have found {_fmt(top30, '.0%')} of the buyers. AUC {ev['auc']:.3f} means a buyer outscored a "
-                f"non-buyer {ev['auc']:.0%} of the time (50% would be a coin toss).")
-    page.section("evidence", "The evidence: does the score work?", _p(sentence),
-                 "<div class='charts'>" + page.chart(charts.tiers(rates.dropna())) + page.chart(charts.gain(gain))
-                 + "</div>", table(rates.assign(conversion=(rates["conversion"] * 100).round(1)).rename(
-                     columns={"n_test": "accounts", "n_positive": "converted", "conversion": "conversion %"})))
+    tier = rates.set_index("tier")
+    value = (f"a valuable customer outscored the other test accounts {ev['value_auc']:.0%} of the time "
+             f"({_verdict(ev['value_auc'], ev['value_auc_ci_low'], ev['value_auc_ci_high'], ev)})"
+             if pd.notna(ev["value_auc"]) else "not measurable yet (no test account has become valuable)")
+    sentences = [
+        f"The model was learned from what was known on {ev['cutoff_date']:%Y-%m-%d} (labels, bands, segments and "
+        f"scorecard from that day's data only) and tested on the {int(ev['n_test']):,} accounts that were not "
+        f"customers then and made a buying decision after it, ranked as that day's target list would have ranked "
+        f"them.",
+        f"Value: {int(ev['n_valuable']):,} of them became valuable customers; {value}. Tier A's valuable rate was "
+        f"{_fmt(ev['value_lift_top_vs_bottom'], '.1f')} times tier D's, and tier A brought "
+        f"{_fmt(ev['revenue_share_top_tier'], '.0%')} of the new revenue.",
+        f"Conversion: a buyer outscored a non-buyer {ev['auc']:.0%} of the time "
+        f"({_verdict(ev['auc'], ev['auc_ci_low'], ev['auc_ci_high'], ev)}). Tier A converted "
+        f"{_fmt(tier['conversion'].get('A'), '.0%')} against {_fmt(tier['conversion'].get('D'), '.0%')} for tier D, "
+        f"and calling the list's first 30% would have found {_fmt(ev['recall_top_30pct'], '.0%')} of the buyers. "
+        f"The list would have left out {int(ev['n_test_excluded']):,} of them (anti-ICP segments and exclusions), "
+        f"of whom {_fmt(ev['excluded_conversion_rate'], '.0%')} bought.",
+        "An ICP is about who becomes valuable, not only who buys: the warning at the top fires only when neither "
+        "figure beats chance.",
+    ]
+    shown = rates.assign(**{c: (rates[c] * 100).round(1) for c in ("conversion", "valuable", "revenue_share")})
+    page.section("evidence", "The evidence: does the score work?", *(_p(s) for s in sentences),
+                 "<div class='charts'>" + page.chart(charts.tiers(rates[["tier", "conversion"]].dropna()))
+                 + page.chart(charts.gain(gain)) + "</div>",
+                 table(shown.rename(columns={"n_test": "accounts", "n_positive": "converted",
+                                             "conversion": "conversion %", "n_valuable": "valuable",
+                                             "valuable": "valuable %", "revenue_share": "new revenue %"})),
+                 _p(f"Calibration: fit_probability (the chance of winning the account times the chance it turns out "
+                    f"valuable) against what happened, in fifths of the test accounts; mean gap "
+                    f"{_fmt(ev['calibration_error'], '.1%')}."), table(calibration, "no test account to judge"))
 
 
 def _drivers(con: duckdb.DuckDBPyConnection, page: Page) -> None:

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.config import Config, DeclaredICP
+from pipelines.config import Config, DeclaredICP, ScoreScaleConfig
 from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import Encoding, _nice, level_codes, supervised_edges
 from pipelines.icp.labels import label_customers
-from pipelines.icp.scorecard import (declared_size_rule, design, distinct_rows, fit_declared, fit_design, score,
-                                     scores_query)
+from pipelines.icp.scorecard import (combine, declared_size_rule, design, distinct_rows, fit_declared, fit_design,
+                                     score, scores_query)
 from pipelines.icp.segments import assign, fit_segments
 
 
@@ -77,13 +77,17 @@ def test_scorecard_contributions_sum_to_the_score_and_ranking_follows_the_label(
     d = design(codes, ENC, np.arange(len(codes.codes)))
     y = con.execute("SELECT ideal FROM marts.account_features ORDER BY account_id").df()["ideal"].to_numpy(int)
     card = fit_design(d, y, ENC, regularisation=1.0)
-    fit = score(card, codes)
+    anchors = ScoreScaleConfig(anchor_score=50, anchor_odds=1.0, points_to_double_odds=4)  # no score clipped here
+    fit = score(card, codes, anchors)
     con.execute(f"CREATE TABLE fit AS {scores_query(con, fit, codes)}")
     scored = con.execute("SELECT f.account_id, fit_score, reasons, ideal FROM fit JOIN marts.account_features f "
                          "USING (account_id) ORDER BY account_id").df()
     assert scored["fit_score"].between(0, 100).all()
-    assert scored["fit_score"].min() == pytest.approx(0) and scored["fit_score"].max() == pytest.approx(100)
     assert np.allclose(scored["fit_score"], fit.scale.baseline + fit.points.sum(axis=1) * fit.scale.factor, atol=0.01)
+    # A fixed scale: an account's score does not depend on which others are scored with it, and the anchor holds.
+    assert np.array_equal(score(card, codes, anchors, np.arange(10)).fit_score, fit.fit_score[:10])
+    logit = np.log(fit.probability / (1 - fit.probability))
+    assert np.allclose(fit.fit_score, np.clip(50 + 4 / np.log(2) * logit, 0, 100), atol=0.01)
     assert scored.loc[scored["ideal"], "fit_score"].min() > scored.loc[~scored["ideal"], "fit_score"].max()
     top = scored.sort_values("fit_score").iloc[-1]["reasons"]
     assert top.startswith("industry = Logistics (+") or top.startswith("200+ employees (+")
@@ -118,10 +122,11 @@ def test_the_fit_reaches_the_optimum_of_the_one_hot_regression() -> None:
     everyone = np.arange(len(codes.codes))
     y = (codes.codes[:, 0] == 0).astype(int) ^ (everyone % 7 == 0)
     d = design(codes, ENC, everyone)
-    fit = score(fit_design(d, y, ENC, 1.0), codes)
+    card = fit_design(d, y, ENC, 1.0)
+    fit = score(card, codes, Config().scoring.scale)
     onehot = sparse.hstack([sparse.csr_matrix(np.eye(len(c))[d.columns[:, j]]) for j, c in enumerate(d.categories)])
     optimum = LogisticRegression(C=1.0, tol=1e-12, max_iter=100_000).fit(onehot, y)
-    assert np.allclose(fit.intercept + fit.raw, optimum.decision_function(onehot), atol=1e-4)
+    assert np.allclose(card.intercept + fit.raw, optimum.decision_function(onehot), atol=1e-4)
 
     same = np.flatnonzero((codes.codes == codes.codes[0]).all(axis=1))
     labels = (np.arange(len(same)) % 3 == 0).astype(int)
@@ -151,13 +156,12 @@ def test_declared_icp_scores_rule_matches() -> None:
     con = _features_db(50)
     declared = DeclaredICP(industries=["Logistics"], employee_count=(200, None), technologies=["Snowflake"])
     codes = level_codes(con, ENC, declared_size_rule(declared))
-    con.execute(f"CREATE TABLE fit AS {scores_query(con, score(fit_declared(declared, ENC), codes), codes)}")
+    con.execute(f"CREATE TABLE fit AS {scores_query(con, score(fit_declared(declared, ENC), codes, Config().scoring.scale), codes)}")
     df = con.execute("""SELECT industry = 'Logistics' AS a, employee_count >= 200 AS b,
                                technologies LIKE '%Snowflake%' AS c, fit_score, reasons
                         FROM fit JOIN marts.account_features USING (account_id)""").df()
     matches = df[["a", "b", "c"]].sum(axis=1)
-    lo, hi = matches.min(), matches.max()  # the scale spans the accounts scored together
-    assert np.allclose(df["fit_score"], (matches - lo) / (hi - lo) * 100, atol=0.01)
+    assert np.allclose(df["fit_score"], matches / 3 * 100, atol=0.01)  # a fixed scale: the share of criteria met
     assert df.loc[df["a"], "reasons"].str.contains(r"industry = Logistics \(\+").all()
 
 
@@ -168,8 +172,8 @@ def test_segments_cover_every_account_once_and_read_as_rules() -> None:
     y = frame["ideal"].to_numpy(int)
     model = fit_segments(frame, y, ["Snowflake"], frame, max_depth=2, min_share=0.03, seed=0)
     leaves = assign(model, frame)
-    assert set(leaves) == set(model.labels)
-    best = max(model.labels, key=lambda leaf: y[leaves == leaf].mean())
+    assert set(leaves) == {node for node in model.labels if model.tree.tree_.children_left[node] == -1}
+    best = max(set(leaves), key=lambda leaf: y[leaves == leaf].mean())
     assert y[leaves == best].mean() == 1.0
     assert model.labels[best].startswith("industry in (Logistics) and employee_count >= ")
 
@@ -205,14 +209,77 @@ def test_tiers_from_customer_thresholds() -> None:
 
 
 def test_backtest_metrics() -> None:
-    scores = pd.Series([90, 80, 70, 60, 50, 40, 30, 20, 10, 5], dtype=float)
-    y = pd.Series([1, 1, 1, 0, 1, 0, 0, 0, 0, 0])
+    scores = np.array([90, 80, 70, 60, 50, 40, 30, 20, 10, 5], dtype=float)
+    won = np.array([1, 1, 1, 0, 1, 0, 0, 0, 0, 0], dtype=bool)
+    valuable = np.array([1, np.nan, 0, 0, 1, 0, 0, 0, 0, 0])  # the second is too young to judge
+    revenue = np.array([100, 50, 30, 0, 20, 0, 0, 0, 0, 0], dtype=float)
     tiers = bt.tier_of(scores, [75, 45, 25])
-    res = bt.evaluate(scores, y, tiers)
-    assert res.auc == pytest.approx(23 / 24)
+    listed = np.where(np.arange(10) == 0, -np.inf, scores)  # the list would have left out the best one
+    res = bt.evaluate(scores, scores / 100, tiers, listed, bt.Outcomes(won, valuable, revenue), 0.95)
+    assert res.auc == pytest.approx(23 / 24) and res.conversion.low < res.auc < res.conversion.high
+    assert res.value_auc == pytest.approx(12 / 14) and res.n_value_known == 9 and res.n_valuable == 2
     assert res.top_tier_rate == 1.0 and res.bottom_tier_rate == 0.0
     assert res.lift_top_vs_bottom == pytest.approx(1.0 / (0.5 / 3))
-    assert res.recall_top_30pct == pytest.approx(0.75)
+    assert res.value_lift_top_vs_bottom == pytest.approx(1.0 / (0.5 / 3))
+    assert res.revenue_share_top_tier == pytest.approx(150 / 200)
+    assert res.n_excluded == 1 and res.excluded_conversion_rate == 1.0
+    assert res.recall_top_30pct == pytest.approx(0.5)  # the list's top 3: 80, 70, 60 (90 left out)
+    assert res.calibration["n"].sum() == 9
+
+
+def test_auc_intervals_and_the_chance_warning_say_which_evidence_fails() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.random(400) < 0.2
+    noise = bt.auc_interval(y, rng.random(400), 0.95)
+    skill = bt.auc_interval(y, y + rng.random(400), 0.95)
+    assert noise.low < 0.5 < noise.high and skill.low > 0.9
+    result = bt.BacktestResult(cutoff=pd.NaT, conversion=noise, value=None)
+    warning = bt.chance_warning(result, 0.5, 0.95)
+    assert warning.startswith("MODEL NO BETTER THAN CHANCE") and "value not measurable" in warning
+    assert bt.chance_warning(bt.BacktestResult(cutoff=pd.NaT, conversion=noise, value=skill), 0.5, 0.95) is None
+
+
+def test_a_young_excellent_customer_can_be_ideal() -> None:
+    """Value is measured per month of tenure: four months of the best revenue rate outrank years of a poor one."""
+    c = _customers(10)
+    c["lifetime_paid_revenue"] = c["current_mrr"] * 24  # two years at their MRR
+    c["tenure_months"] = 24.0
+    c.loc[9, ["tenure_months", "lifetime_paid_revenue"]] = [4.0, c.loc[9, "current_mrr"] * 4]
+    labels = label_customers(c, Config())
+    assert labels.loc[9, "is_ideal"]
+
+
+def test_fit_probability_is_the_product_of_the_win_and_ideal_parts() -> None:
+    codes = level_codes(_features_db(), ENC)
+    d = design(codes, ENC, np.arange(len(codes.codes)))
+    y_win = (codes.codes[:, 0] != 2).astype(int)
+    y_ideal = (codes.codes[:, 1] == 2).astype(int)
+    win, ideal = fit_design(d, y_win, ENC, 1.0), fit_design(d, y_ideal, ENC, 1.0)
+    both = combine([win, ideal])
+    anchors = Config().scoring.scale
+    expected = score(win, codes, anchors).probability * score(ideal, codes, anchors).probability
+    assert np.allclose(score(both, codes, anchors).probability, expected)
+
+
+def test_segments_from_noise_are_neutral() -> None:
+    """Shuffled attributes: the tree still finds leaves, but no icp or anti_icp segment survives the held-out test."""
+    from pipelines.icp.segments import segment_table
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    con = _features_db(n, seed=3)
+    codes = level_codes(con, ENC)
+    features = con.execute("SELECT industry, employee_count, annual_revenue, region, lead_source FROM "
+                           "marts.account_features ORDER BY account_id").df()
+    customer = rng.random(n) < 0.3
+    features = features.assign(lifecycle=np.where(customer, "customer", "prospect"), is_churned=False,
+                               won_deals=customer.astype(int), lost_deals=(~customer & (rng.random(n) < 0.5)).astype(int))
+    ideal = customer & (rng.random(n) < 0.3)
+    labels = pd.DataFrame({"is_ideal": ideal, "is_bad_fit": customer & (rng.random(n) < 0.1), "value_index": 50.0},
+                          index=features.index)[customer]
+    y = pd.Series(np.where(ideal, 2.0, np.where(customer, 1.0, np.where(features["lost_deals"] > 0, 0.0, np.nan))))
+    seg, _ = segment_table(features, codes, y, labels, ENC, Config(), [])
+    assert len(seg) > 1 and set(seg["kind"]) == {"neutral"}
 
 
 def test_score_status_says_disqualified_with_the_rule_and_insufficient_data_with_what_is_missing() -> None:

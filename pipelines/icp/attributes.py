@@ -192,13 +192,17 @@ class LevelCodes:
 
 
 def level_codes(con: duckdb.DuckDBPyConnection, enc: Encoding,
-                declared_size: tuple[str, str] | None = None) -> LevelCodes:
-    """Compute every account's level codes in one DuckDB pass; also (re)creates temp table `__accounts`."""
+                declared_size: tuple[str, str] | None = None, keep_accounts: bool = True) -> LevelCodes:
+    """Compute every account's level codes in one DuckDB pass; with `keep_accounts`, also (re)creates temp table
+    `__accounts` (account_id, account_name and the codes, in the same order)."""
     levels = attribute_levels(enc, declared_size, tokens="__tokens")
     cols = ", ".join(f"CAST({_case(lv, lambda i, label: str(i))} AS SMALLINT) AS {ident(g)}"
                      for g, lv in levels.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __accounts AS SELECT account_id, account_name, {cols} "
-                f"FROM (SELECT *, {TOKENS} AS __tokens FROM {FEATURES}) ORDER BY account_id")
-    arrays = con.execute(f"SELECT {', '.join(ident(g) for g in levels)} FROM __accounts").fetchnumpy()
+    source = f"FROM (SELECT *, {TOKENS} AS __tokens FROM {FEATURES}) ORDER BY account_id"
+    if keep_accounts:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __accounts AS SELECT account_id, account_name, {cols} {source}")
+        arrays = con.execute(f"SELECT {', '.join(ident(g) for g in levels)} FROM __accounts").fetchnumpy()
+    else:
+        arrays = con.execute(f"SELECT {cols} {source}").fetchnumpy()
     codes = np.column_stack([np.asarray(arrays[g], dtype=np.int16) for g in levels])  # industry .. always exist
     return LevelCodes({g: [label for _, label in lv] for g, lv in levels.items()}, codes)

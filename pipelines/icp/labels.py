@@ -20,24 +20,31 @@ def _rank(values: pd.Series) -> pd.Series:
 
 
 def value_components(customers: pd.DataFrame) -> pd.DataFrame:
-    """The value components (each 0..1, higher is better) of customers and churned accounts.
+    """The value components (each 0..1, higher is better) of customers and churned accounts, each a rate or per month
+    of tenure, never a total that grows with age: a customer of six months can be as valuable as one of six years.
 
-    Revenue comes from paid invoices when the company has billing data, else from won deals.
-    A component with no information in this data set (e.g. no support tickets anywhere) is left out.
+    revenue_per_month: paid invoices per month of tenure (at least one month); without billing data, the first
+    deals' amount. current_arr: 12 x MRR running now. retention: 1 while active; a churned account scores the
+    share of 24 months it stayed, halved. expansion: MRR added after the first subscription (annualised) plus won
+    expansion deals per year of tenure. payment_health: paid share less 0.25 per uncollectible invoice.
+    cost_to_serve: fewer tickets a month per 1,000 USD of MRR. A component with no information in this data set
+    (e.g. no support tickets anywhere) is left out.
     """
     c = customers
     has_billing = (c["invoices"] > 0).any() or (c["subscriptions"] > 0).any()
-    lifetime = c["lifetime_paid_revenue"] if has_billing else c["won_amount"]
+    months = np.maximum(c["tenure_months"].fillna(0.0), 1.0)
+    revenue = c["lifetime_paid_revenue"] / months if has_billing else c["won_amount"] - c["expansion_won_amount"]
     arr = c["current_arr"] if has_billing else c["won_amount"] - c["expansion_won_amount"]
-    tenure = c["tenure_months"].fillna(0.0)
-    retention = np.minimum(tenure / 24.0, 1.0) * np.where(c["is_churned"].fillna(False), 0.5, 1.0)
-    expansion = c["expansion_revenue"].fillna(0) + c["expansion_won_amount"].fillna(0)
+    churned = c["is_churned"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    stayed = np.minimum(c["months_to_churn"].fillna(0.0) / 24.0, 1.0) * 0.5
+    retention = np.where(churned, stayed, 1.0)
+    expansion = c["expansion_revenue"].fillna(0) + c["expansion_won_amount"].fillna(0) * 12 / np.maximum(months, 12)
     paid_share = c["paid_share"].fillna(1.0)
     payment = np.clip(paid_share - 0.25 * c["uncollectible_invoices"].fillna(0), 0, 1)
     mrr_k = np.maximum(c["current_mrr"].fillna(0), c["mrr_12m_ago"].fillna(0)) / 1000.0
     load = c["tickets_per_month"].fillna(0) / np.maximum(mrr_k, 0.1)
     comps = pd.DataFrame({
-        "lifetime_revenue": _rank(lifetime),
+        "revenue_per_month": _rank(revenue),
         "current_arr": _rank(arr),
         "retention": pd.Series(retention, index=c.index),
         "expansion": _rank(expansion) if (expansion > 0).any() else np.nan,
@@ -75,7 +82,8 @@ def label_customers(customers: pd.DataFrame, config: Config) -> pd.DataFrame:
     cut = out.loc[seasoned, "value_index"].quantile(1 - lab.ideal_share)
     out["is_ideal"] = seasoned & (out["value_index"] >= cut) & (out["value_index"] > 0)
     mrr_k = np.maximum(c["current_mrr"].fillna(0), c["mrr_12m_ago"].fillna(0)) / 1000.0
-    early_churn = c["is_churned"].fillna(False) & (c["months_to_churn"].fillna(np.inf) < lab.early_churn_months)
+    churned = c["is_churned"].astype("boolean").fillna(False).astype(bool)
+    early_churn = churned & (c["months_to_churn"].fillna(np.inf) < lab.early_churn_months)
     heavy_support = (c["tickets_per_month"].fillna(0) / np.maximum(mrr_k, 0.1)) > lab.max_tickets_per_1k_mrr
     payment_trouble = (c["paid_share"].fillna(1.0) < lab.min_paid_share) | (
         c["uncollectible_invoices"].fillna(0) > lab.max_uncollectible)

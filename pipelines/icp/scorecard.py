@@ -1,8 +1,10 @@
 """An additive fit scorecard: points per attribute level, learned (logistic regression) or declared.
 
-fit_score = baseline + the sum of one contribution per attribute group, scaled so that the accounts
-scored together span 0..100. Because the scaling is linear in the model's log-odds, fit_score orders
-accounts exactly as their modelled chance of becoming ideal; `fit_probability` carries that chance.
+fit_score = baseline + the sum of one contribution per attribute group, on a fixed scale (scoring.scale in
+icp.yaml: the same odds give the same score in every refresh), clipped to 0..100. A learned card is the sum of two
+logistic regressions, the odds of winning the account and the odds of it turning out ideal once won: fit_score is
+linear in the sum of their log-odds, and `fit_probability` is the product of their probabilities,
+P(win) x P(ideal | win).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.linear_model import LogisticRegression
 
-from pipelines.config import DeclaredICP
+from pipelines.config import DeclaredICP, ScoreScaleConfig
 from pipelines.icp.attributes import Encoding, LevelCodes, level_exprs
 from pipelines.sql import q
 from pipelines.publish import write_scoring_table
@@ -35,6 +37,7 @@ class Scorecard:
     defaults: dict[str, float]  # raw points of a level the model never saw, per group
     intercept: float          # log-odds of an account whose contributions are all zero
     n_train: int = 0
+    parts: tuple["Scorecard", ...] = ()  # the cards whose points this one sums (see combine)
 
     @property
     def version(self) -> str:
@@ -62,7 +65,7 @@ def combine(cards: list[Scorecard]) -> Scorecard:
         defaults[g] = sum(c.defaults.get(g, 0.0) for c in cards)
     points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
     return Scorecard("learned", enc, points, defaults, sum(c.intercept for c in cards),
-                     n_train=max(c.n_train for c in cards))
+                     n_train=max(c.n_train for c in cards), parts=tuple(cards))
 
 
 @dataclass(frozen=True)
@@ -195,18 +198,21 @@ def scored_groups(card: Scorecard) -> list[str]:
 
 @dataclass(frozen=True)
 class ScoreScale:
-    """The linear map from raw points to 0..100 for one set of scored accounts."""
+    """The linear map from raw points to fit_score: fit_score = baseline + raw points x factor, clipped to 0..100."""
 
-    low: float
-    high: float
+    factor: float
+    baseline: float  # the score of an account whose points sum to zero
 
-    @property
-    def factor(self) -> float:
-        return 100.0 / (self.high - self.low) if self.high > self.low else 0.0
 
-    @property
-    def baseline(self) -> float:
-        return 50.0 if self.factor == 0 else -self.low * self.factor
+def scale_of(card: Scorecard, anchors: ScoreScaleConfig) -> ScoreScale:
+    """A learned card's fixed scale: anchors.anchor_score at anchors.anchor_odds (of the card's log-odds, intercept
+    included), points_to_double_odds more each time the odds double. A declared card: 100 x the share of its
+    criteria met. A uniform card: 50 for everyone."""
+    if card.kind == "learned":
+        factor = anchors.points_to_double_odds / float(np.log(2))
+        return ScoreScale(factor, anchors.anchor_score + factor * (card.intercept - float(np.log(anchors.anchor_odds))))
+    criteria = card.points["grp"].nunique()
+    return ScoreScale(100.0 / criteria, 0.0) if criteria else ScoreScale(0.0, 50.0)
 
 
 @dataclass
@@ -215,42 +221,40 @@ class Scores:
 
     groups: list[str]
     points: np.ndarray  # (accounts, groups) raw points
-    intercept: float
+    scale: ScoreScale
+    probability: np.ndarray  # fit_probability: the product of the parts' probabilities
 
     @cached_property
     def raw(self) -> np.ndarray:
         return self.points.sum(axis=1)
 
-    @cached_property
-    def scale(self) -> ScoreScale:
-        raw = self.raw
-        return ScoreScale(float(raw.min()), float(raw.max())) if len(raw) else ScoreScale(0.0, 0.0)
-
     @property
     def fit_score(self) -> np.ndarray:
-        scale = self.scale
-        return np.round(scale.baseline + self.raw * scale.factor, 2)
-
-    @property
-    def probability(self) -> np.ndarray:
-        return 1 / (1 + np.exp(-(self.intercept + self.raw)))
+        return np.clip(np.round(self.scale.baseline + self.raw * self.scale.factor, 2), 0.0, 100.0)
 
 
-def score(card: Scorecard, codes: LevelCodes, rows: np.ndarray | None = None) -> Scores:
-    """Apply the card to the accounts at positions `rows` (all when None): a points lookup per group.
+def _level_points(card: Scorecard, codes: LevelCodes, group: str, rows: np.ndarray | None) -> np.ndarray:
+    """The card's raw points of each account's level in `group` (a level it never saw: the group's default)."""
+    lookup = {lvl: float(raw) for lvl, raw in card.points.loc[card.points["grp"] == group, ["level", "raw"]]
+              .itertuples(index=False)}
+    default = card.defaults.get(group, 0.0)
+    per_level = np.array([lookup.get(label, default) for label in codes.labels[group]], dtype=float)
+    c = codes.codes[:, codes.groups.index(group)]
+    return per_level[c if rows is None else c[rows]]
 
-    fit_score = baseline + sum of points * factor, scaled so that the accounts scored together span 0..100.
-    """
+
+def score(card: Scorecard, codes: LevelCodes, anchors: ScoreScaleConfig, rows: np.ndarray | None = None) -> Scores:
+    """Apply the card to the accounts at positions `rows` (all when None): a points lookup per group, on the card's
+    fixed scale (scale_of)."""
     groups = scored_groups(card)
-    lookup = {(g, lvl): float(raw) for g, lvl, raw in card.points[["grp", "level", "raw"]].itertuples(index=False)}
-    columns = []
-    for g in groups:
-        default = card.defaults.get(g, 0.0)
-        per_level = np.array([lookup.get((g, label), default) for label in codes.labels[g]], dtype=float)
-        c = codes.codes[:, codes.groups.index(g)]
-        columns.append(per_level[c if rows is None else c[rows]])
     n = len(codes.codes) if rows is None else len(rows)
-    return Scores(groups, np.column_stack(columns) if columns else np.zeros((n, 0)), card.intercept)
+    points = (np.column_stack([_level_points(card, codes, g, rows) for g in groups]) if groups
+              else np.zeros((n, 0)))
+    probability = np.ones(n)
+    for part in card.parts or (card,):
+        logit = part.intercept + sum((_level_points(part, codes, g, rows) for g in scored_groups(part)), np.zeros(n))
+        probability *= 1 / (1 + np.exp(-logit))
+    return Scores(groups, points, scale_of(card, anchors), probability)
 
 
 def scores_query(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCodes, carried: pd.DataFrame | None = None,
@@ -322,7 +326,8 @@ def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: Scor
                     declared: DeclaredICP | None = None) -> None:
     """Publishable scorecard tables: scoring.fit_attributes (each attribute, the SQL that gives an account's
     level from account_features, and the points of a level the model never saw) and scoring.fit_scorecard
-    (the fit points of every level). With an account's fit_baseline they rebuild its fit_score exactly."""
+    (the fit points of every level). With an account's fit_baseline they rebuild its fit_score exactly (before the
+    clip to 0..100)."""
     size = declared_size_rule(declared) if "declared_size" in scored_groups(card) else None
     exprs = level_exprs(card.encoding, size)
     names = {"industry": "industry", "employees": "employees", "revenue": "annual revenue", "region": "region",

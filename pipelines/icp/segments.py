@@ -1,7 +1,8 @@
 """ICP segments as rules in words: a shallow decision tree over pre-sale attributes, read back as labels.
 
 Categories are ordered by their ideal rate before the tree sees them, so that every split on a category
-reads as a set ("industry in (Logistics, Manufacturing)"). Every account lands in exactly one leaf.
+reads as a set ("industry in (Logistics, Manufacturing)"). Every account lands in exactly one leaf. A segment is
+called icp or anti_icp only with evidence from accounts the tree did not learn from (segment_table).
 """
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 from sklearn.tree import DecisionTreeClassifier
+
+from pipelines.config import Config
+from pipelines.icp.attributes import Encoding, LevelCodes
+from pipelines.icp.labels import is_customer
 
 CATEGORIES = ["industry", "region", "lead_source"]
 NUMBERS = ["employee_count", "annual_revenue"]
@@ -24,7 +30,7 @@ class SegmentModel:
     codes: dict[str, dict[str, int]]      # category -> level -> ordinal code
     technologies: list[str]
     has_missing: dict[str, bool]
-    labels: dict[int, str]                # leaf node id -> rule in words
+    labels: dict[int, str]                # node id (leaves and inner nodes) -> the rule of its path in words
 
 
 def _design(frame: pd.DataFrame, codes: dict[str, dict[str, int]], technologies: list[str]) -> pd.DataFrame:
@@ -58,7 +64,7 @@ def fit_segments(train: pd.DataFrame, y: np.ndarray, technologies: list[str], ev
     tree.fit(X, y)
     has_missing = {c: bool(everyone[c].isna().any()) for c in CATEGORIES + NUMBERS}
     model = SegmentModel(tree, list(X.columns), codes, technologies, has_missing, {})
-    model.labels = _leaf_labels(model)
+    model.labels = _node_labels(model)
     return model
 
 
@@ -75,13 +81,13 @@ def _fmt_number(column: str, x: float) -> str:
     return f"{x:,.0f}"
 
 
-def _leaf_labels(model: SegmentModel) -> dict[int, str]:
+def _node_labels(model: SegmentModel) -> dict[int, str]:
     t = model.tree.tree_
     labels: dict[int, str] = {}
 
     def walk(node: int, conds: list[tuple[str, str, float]]) -> None:
+        labels[node] = _describe(model, conds)
         if t.children_left[node] == -1:
-            labels[node] = _describe(model, conds)
             return
         col, thr = model.columns[t.feature[node]], float(t.threshold[node])
         walk(t.children_left[node], conds + [(col, "<=", thr)])
@@ -146,3 +152,142 @@ def _describe(model: SegmentModel, conds: list[tuple[str, str, float]]) -> str:
                 text += " (or unknown)"
             parts.append(text)
     return " and ".join(parts) if parts else "all accounts"
+
+
+def segment_table(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: pd.DataFrame, enc: Encoding,
+                  cfg: Config, left_out: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The segment table (statistics, evidence and kind, indexed by tree leaf) and every account's leaf.
+
+    The segments are found on half of the labelled accounts (a seeded draw) and each segment's kind is tested on
+    the other half, which the search never saw, so that it cannot fake the evidence (see _cover and segment_kinds).
+    The attributes `left_out` by the leakage guard are blanked: no rule can use them."""
+    labelled = y.notna().to_numpy()
+    held_out = np.random.default_rng(cfg.model.seed).random(len(features)) < 0.5
+    inputs = features[CATEGORIES + NUMBERS].assign(**{c: np.nan for c in left_out}, **{
+        f"tech:{t}": codes.has(f"tech_{i}", f"uses {t}") for i, t in enumerate(enc.technologies)})
+    f = pd.DataFrame({"is_customer": is_customer(features).to_numpy(),
+                      "won": features["won_deals"].fillna(0).to_numpy(),
+                      "lost": features["lost_deals"].fillna(0).to_numpy(),
+                      "churned": features["is_churned"].astype("boolean").fillna(False).to_numpy(dtype=bool),
+                      "prospect": (features["lifecycle"] == "prospect").to_numpy(),
+                      "held_out": held_out}, index=features.index)
+    f["is_ideal"] = labels["is_ideal"].reindex(f.index).astype("boolean").fillna(False).astype(bool)
+    f["is_bad"] = labels["is_bad_fit"].reindex(f.index).astype("boolean").fillna(False).astype(bool)
+    f["value_index"] = labels["value_index"].reindex(f.index)
+    leaves, label_of = _cover(inputs, y, labelled & ~held_out, f, list(enc.technologies), cfg)
+    f["leaf"] = leaves
+    g = f.groupby("leaf")
+    seg = pd.DataFrame({
+        "n_accounts": g.size(), "n_customers": g["is_customer"].sum(), "n_ideal": g["is_ideal"].sum(),
+        "won": g["won"].sum(), "closed": g["won"].sum() + g["lost"].sum(), "churned": g["churned"].sum(),
+        "bad": g["is_bad"].sum(), "avg_value_index": g["value_index"].mean(), "n_prospects": g["prospect"].sum(),
+    })
+    seg["ideal_rate"] = seg["n_ideal"] / seg["n_customers"].replace(0, np.nan)
+    overall = seg["n_ideal"].sum() / max(seg["n_customers"].sum(), 1)
+    seg["lift"] = seg["ideal_rate"] / overall if overall > 0 else np.nan
+    seg["win_rate"] = seg["won"] / seg["closed"].replace(0, np.nan)
+    seg["churn_rate"] = seg["churned"] / seg["n_customers"].replace(0, np.nan)
+    seg["kind"], seg["p_value"] = segment_kinds(seg, f[f["held_out"]], cfg)
+    seg["segment_label"] = [label_of[leaf] for leaf in seg.index]
+    seg = seg.sort_values(["lift", "n_accounts"], ascending=[False, False], na_position="last", kind="mergesort")
+    seg["segment_id"] = [f"S{i + 1:02d}" for i in range(len(seg))]
+    return seg, leaves
+
+
+MAX_ICPS = 3  # a company has one to three ICPs
+ROUND = 1_000_000  # leaf ids of the k-th search start at k x ROUND (tree node ids are far smaller)
+
+
+def _cover(inputs: pd.DataFrame, y: pd.Series, learn: np.ndarray, f: pd.DataFrame, technologies: list[str],
+           cfg: Config) -> tuple[np.ndarray, dict[int, str]]:
+    """Every account's segment (a leaf id) and each segment's rule in words, found one ICP at a time.
+
+    A tree is fitted on the `learn` accounts; of its nodes (each a rule: the conditions on its path), the one with
+    the strongest significant evidence of an ICP on the held-out accounts (segment_kinds' icp test) becomes a
+    segment, and the search starts again on the accounts outside it, up to MAX_ICPS times; the leaves of the last
+    tree split the rest. A node above the leaves is chosen when its evidence is stronger: the rule as general as
+    the evidence allows. So two distinct ICPs (say, one
+    industry-and-technology rule and one region-and-size rule) each get their own segment, where one shallow tree
+    would split both. An account that fits two rules belongs to the segment found first."""
+    leaves, labels = np.full(len(inputs), -1, dtype=np.int64), {}
+    rest = np.ones(len(inputs), dtype=bool)
+    customers, held_customers = f["is_customer"], f["is_customer"] & f["held_out"]
+    overall = (f.loc[customers, "is_ideal"].mean(), f.loc[held_customers, "is_ideal"].mean())
+    for k in range(MAX_ICPS + 1):
+        fit_on = learn & rest
+        if y[fit_on].nunique() < 2:
+            leaves[rest] = k * ROUND
+            labels[k * ROUND] = "all accounts" if k == 0 else "every other account"
+            break
+        model = fit_segments(inputs[fit_on], y[fit_on].to_numpy(), technologies, inputs,
+                             cfg.model.max_segment_depth, cfg.model.min_segment_share, cfg.model.seed)
+        paths = model.tree.decision_path(_design(inputs[rest], model.codes, model.technologies)).tocsc()
+        best = _strongest_icp(paths, f[rest], overall, cfg) if k < MAX_ICPS else None
+        if best is None:
+            leaves[rest] = assign(model, inputs[rest]) + k * ROUND
+            leaf_nodes = np.flatnonzero(model.tree.tree_.children_left == -1)
+            labels.update({node + k * ROUND: model.labels[node] for node in leaf_nodes})
+            break
+        chosen = np.flatnonzero(rest)[paths[:, best].toarray().ravel() > 0]
+        leaves[chosen], labels[best + k * ROUND] = best + k * ROUND, model.labels[best]
+        rest[chosen] = False
+    return leaves, labels
+
+
+def _strongest_icp(paths, f: pd.DataFrame, overall: tuple[float, float], cfg: Config) -> int | None:
+    """Of the tree's nodes below the root (`paths`: accounts x nodes, 1 where an account's path passes the node),
+    the one with the smallest held-out p-value among those that pass the icp test of segment_kinds (lift against
+    the overall ideal rate, significance against the held-out one: `overall`), or None."""
+    customer, ideal = f["is_customer"].to_numpy(dtype=float), f["is_ideal"].to_numpy(dtype=float)
+    held = f["held_out"].to_numpy(dtype=float)
+    customers, ideals = paths.T @ customer, paths.T @ ideal
+    held_customers, held_ideals = paths.T @ (customer * held), paths.T @ (ideal * held)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = ideals / customers / overall[0]
+    p = binom.sf(held_ideals - 1, held_customers, overall[1])
+    nodes = np.arange(1, paths.shape[1])
+    alpha = (1 - cfg.model.confidence) / max(len(nodes), 1)
+    passing = nodes[(customers[nodes] >= cfg.model.segment_min_customers) & (lift[nodes] >= MIN_ICP_LIFT)
+                    & (p[nodes] < alpha)]
+    return int(passing[np.argsort(p[passing], kind="mergesort")[0]]) if len(passing) else None
+
+
+MIN_ICP_LIFT = 1.25  # an icp segment's ideal rate is at least this many times the overall rate
+MAX_ANTI_LIFT = 0.5  # an anti_icp segment's is at most this many times
+
+
+def segment_kinds(seg: pd.DataFrame, held_out: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Each segment's kind and the p-value of the test that decided it, on the `held_out` accounts (one row each:
+    leaf, is_customer, is_ideal, is_bad, won, lost).
+
+    icp: at least model.segment_min_customers customers, an ideal rate MIN_ICP_LIFT times the overall one or more,
+    and significantly above it (one-sided binomial test). anti_icp: an ideal rate at most MAX_ANTI_LIFT times the
+    overall one, and either significantly rarely buying (win rate at most half the other segments', on at least
+    segment_min_customers closed deals) or significantly often a bad fit (at least 40% and twice the overall rate,
+    on at least segment_min_customers customers). Significant: p below (1 - model.confidence) / the number of
+    segments (Bonferroni). Otherwise neutral, with the smallest of its p-values.
+    """
+    held_out = held_out.groupby("leaf")
+    h = pd.DataFrame({"customers": held_out["is_customer"].sum(), "ideal": held_out["is_ideal"].sum(),
+                      "won": held_out["won"].sum(), "closed": held_out["won"].sum() + held_out["lost"].sum(),
+                      "bad": held_out["is_bad"].sum()}).reindex(seg.index, fill_value=0)
+    alpha = (1 - cfg.model.confidence) / max(len(seg), 1)
+    enough_customers = seg["n_customers"] >= cfg.model.segment_min_customers
+    ideal_rate = h["ideal"].sum() / max(h["customers"].sum(), 1)
+    p_high = binom.sf(h["ideal"] - 1, h["customers"], ideal_rate)
+    is_icp = enough_customers & (seg["lift"] >= MIN_ICP_LIFT) & (p_high < alpha)
+    rest_win = h.loc[~is_icp, "won"].sum() / max(h.loc[~is_icp, "closed"].sum(), 1)
+    rest_win_all = seg.loc[~is_icp, "won"].sum() / max(seg.loc[~is_icp, "closed"].sum(), 1)
+    p_rare = binom.cdf(h["won"], h["closed"], rest_win)
+    rarely_buys = ((seg["closed"] >= cfg.model.segment_min_customers)
+                   & (seg["win_rate"].fillna(1) <= 0.5 * rest_win_all) & (p_rare < alpha))
+    bad_rate = h["bad"].sum() / max(h["customers"].sum(), 1)
+    bad_rate_all = seg["bad"].sum() / max(seg["n_customers"].sum(), 1)
+    p_bad = binom.sf(h["bad"] - 1, h["customers"], bad_rate)
+    often_bad = (enough_customers & (seg["bad"] / seg["n_customers"].replace(0, np.nan)
+                                     >= max(0.4, 2 * bad_rate_all)).fillna(False) & (p_bad < alpha))
+    is_anti = ~is_icp & (seg["lift"].fillna(0) <= MAX_ANTI_LIFT) & (rarely_buys | often_bad)
+    kind = np.select([is_icp, is_anti], ["icp", "anti_icp"], default="neutral")
+    p_anti = np.minimum(np.where(rarely_buys, p_rare, 1.0), np.where(often_bad, p_bad, 1.0))
+    p_value = np.select([is_icp, is_anti], [p_high, p_anti], default=np.minimum(p_high, np.minimum(p_rare, p_bad)))
+    return kind, p_value
