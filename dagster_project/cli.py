@@ -152,7 +152,9 @@ def status(home: Optional[Path] = HomeOpt) -> None:
     with duckdb.connect(str(db), read_only=True) as con:
         r = con.execute("""SELECT refresh_id, started_at, published_at, rows_ingested, rows_rejected, model_version
                            FROM refreshes ORDER BY published_at DESC LIMIT 1""").fetchone()
-        ev = con.execute("SELECT auc, lift_top_vs_bottom, recall_top_30pct, n_test FROM model_evaluation").fetchone()
+        ev = con.execute("""SELECT auc, lift_top_vs_bottom, recall_top_30pct, n_test, value_auc,
+                                   value_lift_top_vs_bottom, revenue_share_top_tier, chance_warning
+                            FROM model_evaluation""").fetchone()
         n_targets = con.execute("SELECT count(*) FROM target_accounts").fetchone()[0]
     out.print(f"last refresh:   {r[0]}")
     out.print(f"published at:   {r[2]:%Y-%m-%d %H:%M:%S} UTC (took {(r[2] - r[1]).total_seconds():.0f}s)")
@@ -160,8 +162,11 @@ def status(home: Optional[Path] = HomeOpt) -> None:
     out.print(f"model:          {r[5]}")
     if ev:
         fmt = lambda v, p: "n/a" if v is None else format(v, p)  # noqa: E731
-        out.print(f"backtest:       AUC {fmt(ev[0], '.3f')}, tier A/D lift {fmt(ev[1], '.1f')}, "
-                  f"recall in top 30% {fmt(ev[2], '.0%')} on {ev[3]:,} accounts")
+        out.print(f"backtest:       value AUC {fmt(ev[4], '.3f')}, tier A/D valuable {fmt(ev[5], '.1f')}x, tier A "
+                  f"{fmt(ev[6], '.0%')} of new revenue; conversion AUC {fmt(ev[0], '.3f')}, tier A/D lift "
+                  f"{fmt(ev[1], '.1f')}, recall in top 30% {fmt(ev[2], '.0%')} on {ev[3]:,} accounts")
+        if ev[7]:
+            out.print(f"warning:        {ev[7]}")
     out.print(f"target list:    {n_targets:,} accounts")
     _where(paths)
 
