@@ -47,7 +47,7 @@ def cutoff_world(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, labels_
     """Read the accounts at the cutoff from the build database and learn, from them alone, what the model learns
     without a fit: labels, levels and bands, the leakage guard's choices. `features` and `labels_now` (today's)
     give only the test accounts' outcomes."""
-    cutoff, past = read_state_at_cutoff(con)
+    cutoff, past = read_state_at_cutoff(con, features)
     customers = is_customer(past)
     labels = label_customers(past[customers], cfg)
     y = training_labels(past, labels, cfg)

@@ -37,15 +37,16 @@ def read_inputs(con: duckdb.DuckDBPyConnection, size_bins: int) -> ScoringInputs
                          learn_encoding(con, size_bins))
 
 
-def read_state_at_cutoff(con: duckdb.DuckDBPyConnection) -> tuple[pd.Timestamp, pd.DataFrame]:
-    """The backtest's cutoff, and every account (account_id order, like read_inputs' features) with its pre-sale
-    attributes and its state at the cutoff: the columns of read_inputs, `as_of` the cutoff, and `existed` (false,
-    the state missing, for an account created after the cutoff)."""
+def read_state_at_cutoff(con: duckdb.DuckDBPyConnection, features: pd.DataFrame) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The backtest's cutoff, and every account (account_id order, like read_inputs' `features`) with its pre-sale
+    attributes (taken from `features`: they have no history) and its state at the cutoff: the columns of
+    read_inputs, `as_of` the cutoff, and `existed` (false, the state missing, for an account created after the
+    cutoff)."""
     cutoff = con.execute(f"SELECT as_of FROM {REFERENCE_DATES} WHERE snapshot = 'backtest_cutoff'").fetchone()[0]
-    columns = ", ".join([f"f.{c}" for c in ATTRIBUTE_COLUMNS] + [f"c.{c}" for c in STATE_COLUMNS])
-    past = frame(con, f"""SELECT {columns}, c.account_id IS NOT NULL AS existed
-                          FROM {FEATURES} f LEFT JOIN {STATE_AT_CUTOFF} c USING (account_id) ORDER BY f.account_id""")
-    return pd.Timestamp(cutoff), past
+    columns = ", ".join(f"c.{c}" for c in STATE_COLUMNS)
+    state = frame(con, f"""SELECT {columns}, c.account_id IS NOT NULL AS existed
+                           FROM {FEATURES} f LEFT JOIN {STATE_AT_CUTOFF} c USING (account_id) ORDER BY f.account_id""")
+    return pd.Timestamp(cutoff), pd.concat([features[ATTRIBUTE_COLUMNS], state.set_index(features.index)], axis=1)
 
 
 def existed_at_cutoff() -> str:
