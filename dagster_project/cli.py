@@ -212,7 +212,9 @@ def explain(account_id: str = typer.Argument(..., help="the account's id (crm/ac
     table.add_row("baseline", "", f"{e.baseline:.1f}")
     for c in e.contributions:
         table.add_row(c.attribute, c.level, f"{c.points:+.1f}")
-    table.add_row("[bold]fit score[/bold]", "", f"[bold]{e.fit_score:.1f}[/bold]")
+    rebuilt = e.baseline + sum(c.points for c in e.contributions)
+    clipped = " (clipped to 0..100)" if abs(rebuilt - e.fit_score) > 0.05 else ""
+    table.add_row("[bold]fit score[/bold]", clipped.strip(), f"[bold]{e.fit_score:.1f}[/bold]")
     term.print(table)
 
 
