@@ -26,13 +26,19 @@ from pipelines.icp.scorecard import Scorecard, fit_declared, score
 from pipelines.icp.segments import segment_table
 
 
+# What the backtest reads of the accounts at the cutoff once their labels are made: the segments' inputs, the
+# lifecycle and the engagement (the value columns are let go: a frame of every account is large).
+PAST_COLUMNS = ["industry", "employee_count", "annual_revenue", "region", "lead_source", "lifecycle", "won_deals",
+                "lost_deals", "is_churned", "engagement_points", "open_opportunities"]
+
+
 @dataclass(frozen=True)
 class CutoffWorld:
     """The accounts as known at the cutoff, what the cutoff-time model learns from, and the test accounts'
     outcomes (arrays and frames over every account, in account_id order)."""
 
     cutoff: pd.Timestamp
-    past: pd.DataFrame       # read_state_at_cutoff's frame
+    past: pd.DataFrame       # read_state_at_cutoff's frame, the columns the backtest still reads (PAST_COLUMNS)
     labels: pd.DataFrame     # label_customers of the cutoff's customers
     y: TrainingLabels
     encoding: Encoding
@@ -59,7 +65,7 @@ def cutoff_world(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, labels_
     won_now = (is_customer(features) | (features["won_deals"] > 0)).to_numpy()
     decided_after = won_now | (pd.to_datetime(features["last_closed_at"]) > cutoff).to_numpy()
     test = ~customers.to_numpy() & decided_after
-    return CutoffWorld(cutoff, past, labels, y, enc, codes, left_out, test,
+    return CutoffWorld(cutoff, past[PAST_COLUMNS], labels, y, enc, codes, left_out, test,
                        _outcomes(features, labels_now, test, won_now, cfg))
 
 
