@@ -109,7 +109,7 @@ def write_report(serving_db: Path, reports: Path, refresh_id: str, declared: Dec
     kpis = "".join(f"<div class='kpi'>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in [
         ("target accounts", f"{n_targets:,}"), ("value AUC", _fmt(ev["value_auc"], ".3f")),
         ("conversion AUC", _fmt(ev["auc"], ".3f")),
-        ("tier A vs D", _fmt(ev["lift_top_vs_bottom"], ".1f") + "x"),
+        ("valuable, tier A vs D", _fmt(ev["value_lift_top_vs_bottom"], ".1f") + "x"),
         ("buyers in top 30%", _fmt(ev["recall_top_30pct"], ".0%"))])
     meta = (f"refresh {refresh_id} · model {ev['model_version']} · data as of {ev['as_of']:%Y-%m-%d} · "
             f"scored {ev['evaluated_at']:%Y-%m-%d %H:%M} UTC")
@@ -150,14 +150,16 @@ def _icp(con: duckdb.DuckDBPyConnection, page: Page, declared: DeclaredICP, ev: 
     anti = con.execute(f"SELECT {SEGMENT_COLUMNS} FROM icp_segments WHERE kind = 'anti_icp' ORDER BY segment_id").df()
     seg = con.execute("SELECT segment_label AS segment, kind, lift, n_accounts FROM icp_segments "
                       "ORDER BY segment_id").df()
-    intro = _p(f"{len(icp)} segments make up the ICP: accounts in them turned out ideal customers more often "
-               "than average (lift above 1). Value is the 0-100 value index of their customers; churn is the share "
-               "of their customers who left.")
+    intro = _p(f"{len(icp)} segments make up the ICP: their accounts turned out ideal customers more often than "
+               "average (lift), and significantly so on the half of the accounts the rules were not found on "
+               "(p-value in icp_segments). A segment without that evidence is neutral, however high its lift. Value "
+               "is the 0-100 value index of their customers; churn is the share of their customers who left.")
     page.section("icp", "The ICP in words", intro, table(icp, "no segment stands out as ideal yet"),
                  page.chart(charts.segments(seg)) if len(seg) else "")
     page.section("anti-icp", "Anti-ICP: who not to chase",
-                 _p("Segments whose customers were mostly bad fits (early churn, heavy support, payment trouble). "
-                    "Their accounts are left off the target list."),
+                 _p("Segments with little value whose accounts significantly often lose the deal or turn out bad "
+                    "fits (early churn, heavy support, payment trouble). Only these leave accounts off the target "
+                    "list."),
                  table(anti, "no anti-ICP segment"))
     if declared.is_empty:
         body = _p("No declared ICP is set (declared_icp in icp.yaml). Set one to compare what you believe with "
