@@ -1,8 +1,7 @@
 """Learn the ICP from account_features and write the scoring tables (schema `scoring` of the build database).
 
 account_scores, icp_segments, target_accounts, the scorecard tables and the backtest's model_evaluation tables are
-written;
-publish copies them to serving. Every step is deterministic (fixed seeds, stable sort orders).
+written; publish copies them to serving. Every step is deterministic (fixed seeds, stable sort orders).
 """
 from __future__ import annotations
 
