@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pipelines.machine import DBT_SHARE, duckdb_memory
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 
@@ -37,8 +39,9 @@ class Paths:
 
     @property
     def dbt_env(self) -> dict[str, str]:
-        """The database files of dbt's profile (dbt/profiles.yml)."""
-        return {"ICP_WAREHOUSE": str(self.warehouse), "ICP_SCORING_DB": str(self.scoring_db)}
+        """What dbt's profile (dbt/profiles.yml) reads: the database files and DuckDB's memory limit in dbt."""
+        return {"ICP_WAREHOUSE": str(self.warehouse), "ICP_SCORING_DB": str(self.scoring_db),
+                "ICP_DBT_MEMORY": duckdb_memory("ICP_DBT_MEMORY", DBT_SHARE)}
 
     @property
     def dbt_target(self) -> Path:

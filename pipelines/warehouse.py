@@ -1,21 +1,19 @@
 """The build database: one connection at a time, UTC, for the running refresh only."""
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 import duckdb
 
+from pipelines.machine import PIPELINE_SHARE, duckdb_memory
 from pipelines.sql import ident, q
 from pipelines.paths import Paths
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# DuckDB spills to disk beyond this, instead of taking the machine (override with ICP_DUCKDB_MEMORY).
-MEMORY_LIMIT = os.environ.get("ICP_DUCKDB_MEMORY", "3GB")
 # The scoring tables live in their own file (Paths.scoring_db), attached under this name: each publication
 # starts as a copy of it.
 SCORING = "scoring"
@@ -31,7 +29,7 @@ def warehouse(paths: Paths, read_only: bool = False, compress: bool = True) -> I
     con = duckdb.connect(str(paths.warehouse), read_only=read_only)
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = {q(MEMORY_LIMIT)}")
+        con.execute(f"SET memory_limit = {q(duckdb_memory('ICP_DUCKDB_MEMORY', PIPELINE_SHARE))}")
         con.execute(f"SET temp_directory = {q(str(paths.home / 'tmp'))}")
         if not compress:
             con.execute("SET force_compression = 'uncompressed'")

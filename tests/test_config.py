@@ -29,3 +29,12 @@ def test_invalid_config_names_the_key(tmp_path: Path, text: str, key: str) -> No
 def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_duckdb_memory_is_a_share_of_the_machine_unless_the_environment_names_it(monkeypatch) -> None:
+    from pipelines.machine import duckdb_memory, memory_mb
+
+    monkeypatch.delenv("ICP_DBT_MEMORY", raising=False)
+    assert duckdb_memory("ICP_DBT_MEMORY", 1 / 4) == f"{max(memory_mb() // 4, 1024)}MB"
+    monkeypatch.setenv("ICP_DBT_MEMORY", "2GB")
+    assert duckdb_memory("ICP_DBT_MEMORY", 1 / 4) == "2GB"
