@@ -21,7 +21,7 @@ from pipelines.icp import leakage
 from pipelines.icp.attributes import Encoding, LevelCodes, learn_encoding, level_codes
 from pipelines.icp.fit import TrainingLabels, engagement_score, supervised, training_labels, two_part
 from pipelines.icp.inputs import existed_at_cutoff, read_state_at_cutoff
-from pipelines.icp.labels import is_customer, label_customers
+from pipelines.icp.labels import has_billing, is_customer, label_customers
 from pipelines.icp.scorecard import Scorecard, fit_declared, score
 from pipelines.icp.segments import segment_table
 
@@ -48,11 +48,11 @@ class CutoffWorld:
     outcomes: bt.Outcomes    # of the test accounts, in order
 
 
-def cutoff_world(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, labels_now: pd.DataFrame, cfg: Config,
+def cutoff_world(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, ideal_now: pd.Series, cfg: Config,
                  declared_size: tuple[str, str] | None) -> CutoffWorld:
     """Read the accounts at the cutoff from the build database and learn, from them alone, what the model learns
-    without a fit: labels, levels and bands, the leakage guard's choices. `features` and `labels_now` (today's)
-    give only the test accounts' outcomes."""
+    without a fit: labels, levels and bands, the leakage guard's choices. `features` and `ideal_now` (today's
+    TrainingLabels.ideal) give only the test accounts' outcomes."""
     cutoff, past = read_state_at_cutoff(con, features)
     customers = is_customer(past)
     labels = label_customers(past[customers], cfg)
@@ -66,21 +66,17 @@ def cutoff_world(con: duckdb.DuckDBPyConnection, features: pd.DataFrame, labels_
     decided_after = won_now | (pd.to_datetime(features["last_closed_at"]) > cutoff).to_numpy()
     test = ~customers.to_numpy() & decided_after
     return CutoffWorld(cutoff, past[PAST_COLUMNS], labels, y, enc, codes, left_out, test,
-                       _outcomes(features, labels_now, test, won_now, cfg))
+                       _outcomes(features, ideal_now, test, won_now))
 
 
-def _outcomes(features: pd.DataFrame, labels: pd.DataFrame, test: np.ndarray, won_now: np.ndarray,
-              cfg: Config) -> bt.Outcomes:
-    """The test accounts' outcomes by as_of: won; valuable (today's is_ideal, for customers old enough to judge
-    or already a bad fit; NaN for younger ones; 0 when not won); new revenue (paid invoices, else won deals)."""
+def _outcomes(features: pd.DataFrame, ideal: pd.Series, test: np.ndarray, won_now: np.ndarray) -> bt.Outcomes:
+    """The test accounts' outcomes by as_of: won; valuable (today's `ideal`: 1 or 0 for customers old enough to
+    judge or already a bad fit, NaN for younger ones; 0 when not won); new revenue (paid invoices, else won
+    deals)."""
     rows = np.flatnonzero(test)
-    seasoned = features["tenure_months"].fillna(0) >= cfg.labels.min_tenure_months
-    judged = labels.index[seasoned.loc[labels.index] | labels["is_bad_fit"]]
-    ideal = pd.Series(np.nan, index=features.index)
-    ideal.loc[judged] = labels.loc[judged, "is_ideal"].astype(float)
     won = won_now[rows]
-    has_billing = (features["invoices"] > 0).any() or (features["subscriptions"] > 0).any()
-    revenue = features["lifetime_paid_revenue" if has_billing else "won_amount"].fillna(0).to_numpy(dtype=float)
+    column = "lifetime_paid_revenue" if has_billing(features) else "won_amount"
+    revenue = features[column].fillna(0).to_numpy(dtype=float)
     return bt.Outcomes(won=won, valuable=np.where(won, ideal.to_numpy()[rows], 0.0),
                        revenue=np.where(won, revenue[rows], 0.0))
 

@@ -12,6 +12,11 @@ def is_customer(features: pd.DataFrame) -> pd.Series:
     return features["lifecycle"].isin(["customer", "churned"])
 
 
+def has_billing(accounts: pd.DataFrame) -> bool:
+    """Whether the company's data has billing (invoices or subscriptions); without it, won deals stand for revenue."""
+    return bool((accounts["invoices"] > 0).any() or (accounts["subscriptions"] > 0).any())
+
+
 def _rank(values: pd.Series) -> pd.Series:
     """Percentile rank in 0..1 (ties share their average rank); 0.5 when every value is the same."""
     if values.nunique(dropna=True) <= 1:
@@ -31,10 +36,10 @@ def value_components(customers: pd.DataFrame) -> pd.DataFrame:
     (e.g. no support tickets anywhere) is left out.
     """
     c = customers
-    has_billing = (c["invoices"] > 0).any() or (c["subscriptions"] > 0).any()
+    billing = has_billing(c)
     months = np.maximum(c["tenure_months"].fillna(0.0), 1.0)
-    revenue = c["lifetime_paid_revenue"] / months if has_billing else c["won_amount"] - c["expansion_won_amount"]
-    arr = c["current_arr"] if has_billing else c["won_amount"] - c["expansion_won_amount"]
+    revenue = c["lifetime_paid_revenue"] / months if billing else c["won_amount"] - c["expansion_won_amount"]
+    arr = c["current_arr"] if billing else c["won_amount"] - c["expansion_won_amount"]
     churned = c["is_churned"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     stayed = np.minimum(c["months_to_churn"].fillna(0.0) / 24.0, 1.0) * 0.5
     retention = np.where(churned, stayed, 1.0)

@@ -77,7 +77,7 @@ def build_icp(con: duckdb.DuckDBPyConnection, cfg: Config, refresh_id: str, scor
     con.unregister("__checks")
     codes = level_codes(con, enc, declared_size_rule(cfg.declared_icp))  # rows in features' order
     not_excluded = _not_excluded(con, cfg, len(features))
-    world = cutoff_world(con, features, labels, cfg, declared_size_rule(cfg.declared_icp))
+    world = cutoff_world(con, features, y.ideal, cfg, declared_size_rule(cfg.declared_icp))
     # The segment tree and the backtest fit in scikit-learn (numpy, mostly outside the GIL) in a second thread:
     # the tree while the scorecard is fitted, the backtest while DuckDB writes the tables. Only this thread uses
     # the connection.

@@ -206,9 +206,9 @@ def _cover(inputs: pd.DataFrame, y: pd.Series, learn: np.ndarray, f: pd.DataFram
     the strongest significant evidence of an ICP on the held-out accounts (segment_kinds' icp test) becomes a
     segment, and the search starts again on the accounts outside it, up to MAX_ICPS times; the leaves of the last
     tree split the rest. A node above the leaves is chosen when its evidence is stronger: the rule as general as
-    the evidence allows. So two distinct ICPs (say, one
-    industry-and-technology rule and one region-and-size rule) each get their own segment, where one shallow tree
-    would split both. An account that fits two rules belongs to the segment found first."""
+    the evidence allows. So two distinct ICPs (say, one industry-and-technology rule and one region-and-size rule)
+    each get their own segment, where one shallow tree would split both. An account that fits two rules belongs
+    to the segment found first."""
     leaves, labels = np.full(len(inputs), -1, dtype=np.int64), {}
     rest = np.ones(len(inputs), dtype=bool)
     customers, held_customers = f["is_customer"], f["is_customer"] & f["held_out"]
@@ -240,16 +240,22 @@ def _strongest_icp(paths, f: pd.DataFrame, overall: tuple[float, float], cfg: Co
     the overall ideal rate, significance against the held-out one: `overall`), or None."""
     customer, ideal = f["is_customer"].to_numpy(dtype=float), f["is_ideal"].to_numpy(dtype=float)
     held = f["held_out"].to_numpy(dtype=float)
-    customers, ideals = paths.T @ customer, paths.T @ ideal
-    held_customers, held_ideals = paths.T @ (customer * held), paths.T @ (ideal * held)
+    nodes = np.arange(1, paths.shape[1])
+    passes, p = icp_test(*((paths.T @ v)[nodes] for v in (customer, ideal, customer * held, ideal * held)),
+                         overall, len(nodes), cfg)
+    return int(nodes[passes][np.argsort(p[passes], kind="mergesort")[0]]) if passes.any() else None
+
+
+def icp_test(customers: np.ndarray, ideals: np.ndarray, held_customers: np.ndarray, held_ideals: np.ndarray,
+             overall: tuple[float, float], tests: int, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidate segments pass the icp test, and their p-values: at least model.segment_min_customers
+    customers, an ideal rate at least MIN_ICP_LIFT times `overall[0]` (all accounts'), and significantly above
+    `overall[1]` on the held-out accounts (one-sided binomial test, p below (1 - model.confidence) / `tests`)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = ideals / customers / overall[0]
     p = binom.sf(held_ideals - 1, held_customers, overall[1])
-    nodes = np.arange(1, paths.shape[1])
-    alpha = (1 - cfg.model.confidence) / max(len(nodes), 1)
-    passing = nodes[(customers[nodes] >= cfg.model.segment_min_customers) & (lift[nodes] >= MIN_ICP_LIFT)
-                    & (p[nodes] < alpha)]
-    return int(passing[np.argsort(p[passing], kind="mergesort")[0]]) if len(passing) else None
+    alpha = (1 - cfg.model.confidence) / max(tests, 1)
+    return (customers >= cfg.model.segment_min_customers) & (lift >= MIN_ICP_LIFT) & (p < alpha), p
 
 
 MIN_ICP_LIFT = 1.25  # an icp segment's ideal rate is at least this many times the overall rate
@@ -260,8 +266,7 @@ def segment_kinds(seg: pd.DataFrame, held_out: pd.DataFrame, cfg: Config) -> tup
     """Each segment's kind and the p-value of the test that decided it, on the `held_out` accounts (one row each:
     leaf, is_customer, is_ideal, is_bad, won, lost).
 
-    icp: at least model.segment_min_customers customers, an ideal rate MIN_ICP_LIFT times the overall one or more,
-    and significantly above it (one-sided binomial test). anti_icp: an ideal rate at most MAX_ANTI_LIFT times the
+    icp: icp_test against the overall ideal rates. anti_icp: an ideal rate at most MAX_ANTI_LIFT times the
     overall one, and either significantly rarely buying (win rate at most half the other segments', on at least
     segment_min_customers closed deals) or significantly often a bad fit (at least 40% and twice the overall rate,
     on at least segment_min_customers customers). Significant: p below (1 - model.confidence) / the number of
@@ -273,9 +278,10 @@ def segment_kinds(seg: pd.DataFrame, held_out: pd.DataFrame, cfg: Config) -> tup
                       "bad": held_out["is_bad"].sum()}).reindex(seg.index, fill_value=0)
     alpha = (1 - cfg.model.confidence) / max(len(seg), 1)
     enough_customers = seg["n_customers"] >= cfg.model.segment_min_customers
-    ideal_rate = h["ideal"].sum() / max(h["customers"].sum(), 1)
-    p_high = binom.sf(h["ideal"] - 1, h["customers"], ideal_rate)
-    is_icp = enough_customers & (seg["lift"] >= MIN_ICP_LIFT) & (p_high < alpha)
+    overall = (seg["n_ideal"].sum() / max(seg["n_customers"].sum(), 1), h["ideal"].sum() / max(h["customers"].sum(), 1))
+    passes, p_high = icp_test(*(c.to_numpy(dtype=float) for c in (seg["n_customers"], seg["n_ideal"], h["customers"],
+                                                                 h["ideal"])), overall, len(seg), cfg)
+    is_icp = pd.Series(passes, index=seg.index)
     rest_win = h.loc[~is_icp, "won"].sum() / max(h.loc[~is_icp, "closed"].sum(), 1)
     rest_win_all = seg.loc[~is_icp, "won"].sum() / max(seg.loc[~is_icp, "closed"].sum(), 1)
     p_rare = binom.cdf(h["won"], h["closed"], rest_win)
