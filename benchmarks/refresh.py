@@ -32,7 +32,9 @@ STAGES = {  # stage -> how its Dagster step keys start
     "ingest": ("ingest",),
     "dbt": ("icp_dbt_models",),
     "checks": ("marts__account_features", "scoring__target_accounts_published"),
-    "scoring": ("icp_model",),
+    "fit": ("icp_fit",),
+    "scoring": ("icp_dbt_scoring",),
+    "evaluation": ("icp_evaluation",),
     "publish": ("serving__publication",),
     "report": ("serving__report",),
 }
@@ -46,6 +48,7 @@ class SizeResult:
     refresh_seconds: float
     peak_rss_mb: float
     stages: dict[str, float] = field(default_factory=dict)
+    stage_peak_rss_mb: dict[str, float] = field(default_factory=dict)  # the process tree's peak during each stage
     success: bool = True
     cpu_probe_seconds: tuple[float, float] = (0.0, 0.0)  # before the first floor, after the second
 
@@ -92,46 +95,64 @@ def floor_seconds(landing: Path) -> float:
         return time.perf_counter() - start
 
 
-def _peak_rss(proc: psutil.Process, stop: threading.Event, peak: list[int]) -> None:
+def _sample_rss(proc: psutil.Process, stop: threading.Event, samples: list[tuple[float, int]]) -> None:
+    """Append (wall-clock time, RSS bytes of the process tree) every 50 ms until `stop`."""
     while not stop.is_set():
         try:
             tree = [proc, *proc.children(recursive=True)]
-            peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+            samples.append((time.time(), sum(p.memory_info().rss for p in tree if p.is_running())))
         except psutil.Error:
             pass
         stop.wait(0.05)
 
 
-def timed_refresh(home: Path, landing: Path) -> tuple[bool, float, int, str]:
-    """Run `icp refresh` as a subprocess; returns (success, seconds, peak RSS bytes of its tree, output)."""
+def timed_refresh(home: Path, landing: Path) -> tuple[bool, float, list[tuple[float, int]], str]:
+    """Run `icp refresh` as a subprocess; returns (success, seconds, RSS samples of its tree (_sample_rss),
+    output)."""
     icp = str(Path(sys.executable).with_name("icp"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ICP_", "DAGSTER_"))}
     start = time.perf_counter()
     proc = subprocess.Popen([icp, "refresh", "--home", str(home), "--landing", str(landing)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    stop, peak = threading.Event(), [0]
-    watcher = threading.Thread(target=_peak_rss, args=(psutil.Process(proc.pid), stop, peak), daemon=True)
+    stop, samples = threading.Event(), []
+    watcher = threading.Thread(target=_sample_rss, args=(psutil.Process(proc.pid), stop, samples), daemon=True)
     watcher.start()
     out = proc.communicate()[0]
     seconds = time.perf_counter() - start
     stop.set()
     watcher.join()
-    return proc.returncode == 0, seconds, peak[0], out
+    return proc.returncode == 0, seconds, samples, out
 
 
-def stage_seconds(home: Path) -> dict[str, float]:
-    """Seconds per stage of the home's latest run, from Dagster's step statistics."""
+def _stage_windows(home: Path) -> list[tuple[str, float, float]]:
+    """(stage, start, end) of every step of the home's latest run, from Dagster's step statistics."""
     from dagster import DagsterInstance
 
     with Paths.resolve(home).exported(), DagsterInstance.get() as instance:
         run = instance.get_runs(limit=1)[0]
         stats = instance.get_run_step_stats(run.run_id)
-    out = {stage: 0.0 for stage in STAGES}
+    windows = []
     for s in stats:
-        if s.start_time and s.end_time:
-            stage = next((k for k, prefixes in STAGES.items() if s.step_key.startswith(prefixes)), None)
-            if stage:
-                out[stage] += s.end_time - s.start_time
+        stage = next((k for k, prefixes in STAGES.items() if s.step_key.startswith(prefixes)), None)
+        if stage and s.start_time and s.end_time:
+            windows.append((stage, s.start_time, s.end_time))
+    return windows
+
+
+def stage_seconds(home: Path) -> dict[str, float]:
+    """Seconds per stage of the home's latest run."""
+    out = {stage: 0.0 for stage in STAGES}
+    for stage, start, end in _stage_windows(home):
+        out[stage] += end - start
+    return out
+
+
+def stage_peaks(home: Path, samples: list[tuple[float, int]]) -> dict[str, float]:
+    """The process tree's peak RSS (MB) during each stage of the home's latest run."""
+    out = {stage: 0.0 for stage in STAGES}
+    for stage, start, end in _stage_windows(home):
+        inside = [rss for t, rss in samples if start <= t <= end]
+        out[stage] = max(out[stage], round(max(inside, default=0) / 1e6, 1))
     return out
 
 
@@ -153,13 +174,14 @@ def measure(bench_dir: Path, accounts: int, echo=print) -> SizeResult:
     echo(f"{accounts:,} accounts: refresh ...")
     home = bench_dir / "homes" / f"{accounts}"
     _forget_publications(home)
-    ok, seconds, peak, out = timed_refresh(home, landing)
+    ok, seconds, samples, out = timed_refresh(home, landing)
     if not ok:
         echo(out[-2000:])
     echo(f"{accounts:,} accounts: floor again ...")
     after = floor_seconds(landing)
     return SizeResult(accounts, round(size_mb, 1), (round(before, 2), round(after, 2)), round(seconds, 2),
-                      round(peak / 1e6, 1), {k: round(v, 2) for k, v in stage_seconds(home).items()}, ok,
+                      round(max((rss for _, rss in samples), default=0) / 1e6, 1),
+                      {k: round(v, 2) for k, v in stage_seconds(home).items()}, stage_peaks(home, samples), ok,
                       (round(probe, 2), round(cpu_probe_seconds(), 2)))
 
 

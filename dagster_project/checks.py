@@ -5,7 +5,7 @@ Both are blocking: a failure stops the run before anything is published.
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
-from dagster_project.scoring_assets import FEATURES_KEY, SCORING_TABLES, scoring_key
+from dagster_project.scoring_assets import FEATURES_KEY, scoring_key
 from pipelines.quality import check_account_features, check_published_tables
 from pipelines.paths import Paths
 
@@ -25,7 +25,7 @@ def account_features_schema() -> AssetCheckResult:
 
 
 @asset_check(asset=scoring_key("target_accounts"), blocking=True,
-             additional_deps=[scoring_key(t) for t in SCORING_TABLES if t != "target_accounts"],
+             additional_deps=[scoring_key("account_scores"), scoring_key("icp_segments")],
              description="Great Expectations suites (schemas/expectations.py) on the tables about to be published: "
                          "ranks unique and dense, scores within 0..100, no active customer on the target list, "
                          "every segment_id known. Data Docs: <home>/reports/data_docs/index.html.")

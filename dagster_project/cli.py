@@ -235,6 +235,9 @@ def bench(home: Optional[Path] = HomeOpt,
                       f"{r['refresh_seconds']:.1f}", f"{r['ratio_to_floor']:.1f}", f"{r['peak_rss_mb']:,.0f}",
                       *(f"{r['stages'][s]:.1f}" for s in STAGES), "{:.2f}/{:.2f}".format(*r["cpu_probe_seconds"]))
     out.print(table)
+    for r in report["sizes"]:
+        out.print(f"{r['accounts']:,} accounts, peak RSS MB per stage: "
+                  + ", ".join(f"{s} {mb:,.0f}" for s, mb in r["stage_peak_rss_mb"].items()))
     out.print(f"fixed overhead (100 accounts): {report['fixed_overhead_seconds']:.1f}s "
               "(cpu probe {:.2f}/{:.2f}s)".format(*report["fixed_overhead_cpu_probe_seconds"]))
     if "growth_largest_vs_smallest" in report:

@@ -1,4 +1,5 @@
-"""The dbt project as Dagster assets: every model and seed an asset, every dbt test an asset check."""
+"""The dbt project as Dagster assets (every model and seed an asset, every dbt test an asset check), in two steps:
+the features before the ICP fit, the scoring models after it."""
 
 import json
 import os
@@ -17,11 +18,12 @@ DBT_PROJECT.prepare_if_dev()
 
 
 class IcpDbtTranslator(DagsterDbtTranslator):
-    """Sources map onto the ingest assets (raw/<table>); models are grouped by their folder (stage)."""
+    """Sources map onto the assets that write them (raw/<table>: the ingest; fit/<table>, carried/<table>: the fit);
+    models are grouped by their folder (stage)."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return AssetKey(["raw", dbt_resource_props["name"]])
+            return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         if dbt_resource_props["resource_type"] == "seed":
             return AssetKey([dbt_resource_props["config"].get("schema") or "main", dbt_resource_props["name"]])
         return AssetKey([self.get_group_name(dbt_resource_props), dbt_resource_props["name"]])
@@ -36,18 +38,34 @@ class IcpDbtTranslator(DagsterDbtTranslator):
         return [OWNER]
 
 
-@dbt_assets(
-    manifest=DBT_PROJECT.manifest_path,
-    project=DBT_PROJECT,
-    dagster_dbt_translator=IcpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
-)
-def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, refresh_lock: RefreshLock):
-    """`dbt build`: the seed, the staging and intermediate models, the account_features mart and every dbt data
-    test (each an asset check). dbt's unit tests check the models' SQL on fixed rows, not the night's data: as
-    dbt recommends, they run in development and CI (`make test`), not in production."""
+SCORING = "path:models/scoring"  # the scoring models run after the fit, which reads the features
+
+
+def _build(context: AssetExecutionContext, dbt: DbtCliResource):
+    """`dbt build` of the selected models (each with its data tests, as asset checks). dbt's unit tests check the
+    models' SQL on fixed rows, not the night's data: as dbt recommends, they run in development and CI (`make
+    test`), not in production."""
     paths = Paths.resolve()
     os.environ.update(paths.dbt_env)  # profiles.yml reads this home's database files from the environment
     # dbt's log file at info level (one line per node): its debug level logs every SQL statement.
     args = ["build", "--exclude-resource-type", "unit_test", "--log-level-file", "info", "--vars",
             json.dumps(dbt_vars())]
     yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
+
+
+TRANSLATOR = IcpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT, dagster_dbt_translator=TRANSLATOR,
+            exclude=SCORING)
+def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, refresh_lock: RefreshLock):
+    """The seed, the staging and intermediate models and the marts (account_features, account_state_at_cutoff)."""
+    yield from _build(context, dbt)
+
+
+@dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT, dagster_dbt_translator=TRANSLATOR,
+            select=SCORING, name="icp_dbt_scoring")
+def icp_dbt_scoring(context: AssetExecutionContext, dbt: DbtCliResource, refresh_lock: RefreshLock):
+    """The scoring models: every account scored with the fit's tables, its segment, status and the ranked target
+    list (account_scores, icp_segments and target_accounts are published)."""
+    yield from _build(context, dbt)

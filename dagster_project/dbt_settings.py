@@ -9,7 +9,7 @@ from typing import Any
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from pipelines.config import load_config
+from pipelines.config import PRE_SALE_ATTRIBUTES, load_config
 from pipelines.paths import DBT_PROJECT_DIR
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -22,11 +22,17 @@ def dbt_executable() -> str:
 
 
 def dbt_vars() -> dict[str, Any]:
-    """dbt vars from icp.yaml, so that dbt and the scoring stage share one configuration."""
+    """dbt vars from icp.yaml, so that dbt's features and scoring models and the fit share one configuration."""
     cfg = load_config()
     return {"engagement_half_life_days": cfg.scoring.engagement_half_life_days,
             "engagement_window_days": cfg.scoring.engagement_window_days,
-            "backtest_months": cfg.model.backtest_months}
+            "backtest_months": cfg.model.backtest_months,
+            "engagement_weight": cfg.scoring.engagement_weight,
+            "winback": cfg.scoring.winback,
+            "min_known_attributes": cfg.scoring.min_known_attributes,
+            "pre_sale_attributes": list(PRE_SALE_ATTRIBUTES),
+            "exclude_domains": cfg.exclude.domains,
+            "exclude_account_names": cfg.exclude.account_names}
 
 
 def dbt_resource() -> DbtCliResource:

@@ -4,16 +4,16 @@ from dagster import Definitions
 from dagster_project.automation import (landing_files_sensor, nightly_refresh, refresh_failure_alert,
                                         refresh_warning_alert)
 from dagster_project.checks import account_features_schema, published_tables_expectations
-from dagster_project.dbt_assets import icp_dbt_models
+from dagster_project.dbt_assets import icp_dbt_models, icp_dbt_scoring
 from dagster_project.dbt_settings import dbt_resource
 from dagster_project.ingest_assets import ingest
 from dagster_project.jobs import icp_refresh
 from dagster_project.publish_asset import icp_report, serving_publication
 from dagster_project.refresh_lock import RefreshLock
-from dagster_project.scoring_assets import icp_model
+from dagster_project.scoring_assets import icp_evaluation, icp_fit
 
 defs = Definitions(
-    assets=[ingest, icp_dbt_models, icp_model, serving_publication, icp_report],
+    assets=[ingest, icp_dbt_models, icp_fit, icp_dbt_scoring, icp_evaluation, serving_publication, icp_report],
     asset_checks=[account_features_schema, published_tables_expectations],
     jobs=[icp_refresh],
     schedules=[nightly_refresh],

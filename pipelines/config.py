@@ -89,6 +89,9 @@ class Model(_Strict):
                               "the segments' significance tests")
     segment_min_customers: int = Field(20, ge=1, description="an icp or anti_icp segment needs at least this many "
                                        "customers (icp) or closed deals (anti_icp)")
+    max_fit_accounts: int = Field(300_000, ge=1_000, description="the fit learns from at most this many accounts "
+                                  "with an outcome (customers and accounts with a decision): above it, from a "
+                                  "deterministic sample stratified by outcome, so that its memory stays bounded")
     leakage: Leakage = Leakage()
 
 

@@ -259,20 +259,28 @@ def publish(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, start
 def start_scoring_file(paths: Paths) -> None:
     """Start the refresh's scoring file (Paths.scoring_db) as a copy of the live publication's `icp.duckdb` with
     only its target_accounts_history kept (the space of the tables dropped is reused by the new ones); a new,
-    empty file when there is no publication or it cannot be copied (publish then writes the whole history)."""
+    empty history when there is no publication or it cannot be copied (publish then writes the whole history)."""
     discard_scoring(paths)
     live = previous_publication(paths)
-    if live is None:
-        return
     try:
-        shutil.copyfile(live / "icp.duckdb", paths.scoring_db)
-        with duckdb.connect(str(paths.scoring_db)) as con:
-            for (table,) in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE table_name <> {q(HISTORY)}"
-                                        ).fetchall():
-                con.execute(f"DROP TABLE {ident(table)}")
-            con.execute("CHECKPOINT")
+        if live is not None:
+            shutil.copyfile(live / "icp.duckdb", paths.scoring_db)
+        _keep_only_history(paths.scoring_db)
     except (OSError, duckdb.Error):
         discard_scoring(paths)
+        _keep_only_history(paths.scoring_db)
+
+
+def _keep_only_history(scoring_db: Path) -> None:
+    """Drop every table of the scoring file but target_accounts_history, which is created empty when missing (the
+    scoring models read it for the previous ranks)."""
+    columns = ", ".join(f"{ident(c)} {SQL_TYPES[t]}" for c, t in serving_contract()[HISTORY].columns.items())
+    with duckdb.connect(str(scoring_db)) as con:
+        for (table,) in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE table_name <> {q(HISTORY)}"
+                                    ).fetchall():
+            con.execute(f"DROP TABLE {ident(table)}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY} ({columns})")
+        con.execute("CHECKPOINT")
 
 
 def _append_history(con: duckdb.DuckDBPyConnection, has_previous: bool, refresh_id: str) -> None:

@@ -148,7 +148,7 @@ def test_a_target_list_emptied_by_the_rules_is_published_and_said_everywhere(tmp
             refresh_warning_alert(build_run_status_sensor_context(
                 sensor_name="refresh_warning_alert", dagster_instance=instance, dagster_run=run,
                 dagster_event=success))
-            event = instance.get_latest_materialization_event(AssetKey(["scoring", "target_accounts"]))
+            event = instance.get_latest_materialization_event(AssetKey(["scoring", "model_evaluation"]))
     finally:
         server.shutdown()
     assert run.status == DagsterRunStatus.SUCCESS

@@ -67,13 +67,15 @@ def test_dbt_models_are_assets_and_tests_are_checks() -> None:
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    models = {f"{p.parent.name}/{p.stem}" for p in (DBT_PROJECT_DIR / "models").rglob("*.sql")}
+    folder = DBT_PROJECT_DIR / "models"
+    models = {f"{p.relative_to(folder).parts[0]}/{p.stem}" for p in folder.rglob("*.sql")}  # stage/model
     assert models <= keys
     checks = {k.name for k in graph.asset_check_keys}
     assert "primary_key_stg_crm__accounts_account_id" in checks
     assert "accepted_values_account_features_lifecycle__customer__churned__prospect" in checks
-    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys() if k.path[0] in ("staging", "intermediate", "marts")}
-    assert groups == {"staging", "intermediate", "marts"}
+    stages = ("staging", "intermediate", "marts", "scoring")
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys() if k.path[0] in stages}
+    assert groups == set(stages)
 
 
 def test_a_refresh_executes_every_asset_check(refreshed_home: Paths) -> None:

@@ -163,7 +163,7 @@ def test_history_grows_and_movement_is_tracked(refreshed_home: Paths, tmp_path: 
     outcome = run_refresh(paths, on_event=lambda step, status, seconds: progress.append((step, status)))
     assert outcome.success
     assert sorted(progress) == sorted((step, "STEP_SUCCESS") for step in outcome.steps)  # each step shown once
-    assert {"icp_dbt_models", "icp_model", "serving__publication"} <= set(outcome.steps)
+    assert {"icp_dbt_models", "icp_fit", "icp_dbt_scoring", "icp_evaluation", "serving__publication"} <= set(outcome.steps)
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'scoring'").fetchone()[0] == 0
     refreshes = read(paths, "SELECT count(*) FROM refreshes")[0][0]

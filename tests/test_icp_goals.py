@@ -110,7 +110,7 @@ def test_declared_icp_is_backtested_beside_the_learned_one_and_exclusions_apply(
 def test_the_target_list_warning_names_each_rule_largest_first() -> None:
     import pandas as pd
 
-    from pipelines.icp.model import target_list_warning
+    from pipelines.icp.evaluation import target_list_warning
 
     removed = pd.Series({"anti-ICP segment S04 (industry unknown)": 7158, "excluded by icp.yaml (exclude:)": 3})
     assert target_list_warning(removed, 20000, 0.5) is None

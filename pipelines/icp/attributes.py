@@ -110,35 +110,67 @@ def _fmt(x: float, money: bool) -> str:
 
 TOKENS = "list_transform(string_split(lower(coalesce(technologies, '')), ';'), x -> trim(x))"
 
-# One attribute group's levels in code order: (SQL condition, label) pairs, the last with condition None (ELSE).
-Levels = list[tuple[str | None, str]]
+
+@dataclass(frozen=True)
+class Level:
+    """One level of an attribute group: its label (which doubles as the reason text) and the test an account's
+    value passes to have it, as data (the fit renders it for DuckDB here, dbt's scoring models for their engine).
+
+    test: `null` (column unknown), `lt` (column < high), `eq` (column = value), `token` (the technologies include
+    value), `range` (low <= column < high, either end open when None), `else` (every other account; always last).
+    """
+
+    label: str
+    test: str
+    column: str | None = None
+    value: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def sql(self, tokens: str) -> str:
+        """The test as a DuckDB condition; `tokens` is the SQL of the account's technologies as a list."""
+        col = ident(self.column) if self.column else None
+        if self.test == "null":
+            return f"{col} IS NULL"
+        if self.test == "lt":
+            return f"{col} < {self.high!r}"
+        if self.test == "eq":
+            return f"{col} = {q(self.value)}"
+        if self.test == "token":
+            return f"list_contains({tokens}, {q(self.value)})"
+        if self.test == "range":
+            return " AND ".join(filter(None, [f"{col} >= {self.low!r}" if self.low is not None else None,
+                                              f"{col} < {self.high!r}" if self.high is not None else None])) or "true"
+        raise ValueError(f"the level {self.label!r} has no condition (test {self.test})")
+
+
+# One attribute group's levels in code order, the last always `else`.
+Levels = list[Level]
 
 
 def _band_levels(column: str, edges: tuple[float, ...], noun: str, money: bool) -> Levels:
     """Bands of a numeric column ('200-2,000 employees'), unknown first."""
     if not edges:  # no bands: one level, unknown included (a column left out by the leakage guard)
-        return [(None, f"any {noun}")]
-    levels: Levels = [(f"{ident(column)} IS NULL", f"{noun} unknown")]
+        return [Level(f"any {noun}", "else")]
+    levels: Levels = [Level(f"{noun} unknown", "null", column)]
     lo = None
     for e in edges:
         label = f"under {_fmt(e, money)} {noun}" if lo is None else f"{_fmt(lo, money)}-{_fmt(e, money)} {noun}"
-        levels.append((f"{ident(column)} < {e!r}", label))
+        levels.append(Level(label, "lt", column, high=e))
         lo = e
-    return levels + [(None, f"{_fmt(lo, money)}+ {noun}")]
+    return levels + [Level(f"{_fmt(lo, money)}+ {noun}", "else")]
 
 
 def _category_levels(column: str, values: tuple[str, ...], noun: str) -> Levels:
     """The kept categories of a column, then unknown and other."""
     if not values:
-        return [(None, f"{noun} any")]
-    return ([(f"{ident(column)} IS NULL", f"{noun} unknown")]
-            + [(f"{ident(column)} = {q(v)}", f"{noun} = {v}") for v in values] + [(None, f"{noun} other")])
+        return [Level(f"{noun} any", "else")]
+    return ([Level(f"{noun} unknown", "null", column)]
+            + [Level(f"{noun} = {v}", "eq", column, value=v) for v in values] + [Level(f"{noun} other", "else")])
 
 
-def attribute_levels(enc: Encoding, declared_size: tuple[str, str] | None = None,
-                     tokens: str = TOKENS) -> dict[str, Levels]:
-    """Every attribute group's levels; `declared_size` (condition, label) adds the declared ICP's size rule.
-    `tokens` is the SQL of the account's technologies as a list of lower-case names."""
+def attribute_levels(enc: Encoding, declared_size: Level | None = None) -> dict[str, Levels]:
+    """Every attribute group's levels; `declared_size` (a `range` level) adds the declared ICP's size rule."""
     groups = {
         "industry": _category_levels("industry", enc.industries, "industry"),
         "employees": _band_levels("employee_count", enc.employee_edges, "employees", money=False),
@@ -147,33 +179,28 @@ def attribute_levels(enc: Encoding, declared_size: tuple[str, str] | None = None
         "lead_source": _category_levels("lead_source", enc.lead_sources, "lead source"),
     }
     for i, tech in enumerate(enc.technologies):
-        groups[f"tech_{i}"] = [(f"list_contains({tokens}, {q(tech.lower())})", f"uses {tech}"), (None, f"no {tech}")]
+        groups[f"tech_{i}"] = [Level(f"uses {tech}", "token", value=tech.lower()), Level(f"no {tech}", "else")]
     if declared_size is not None:
-        cond, label = declared_size
-        groups["declared_size"] = [(cond, label), (None, f"outside {label}")]
+        groups["declared_size"] = [declared_size, Level(f"outside {declared_size.label}", "else")]
     return groups
 
 
-def _case(levels: Levels, value) -> str:
+def _case(levels: Levels, value, tokens: str = TOKENS) -> str:
     if len(levels) == 1:
-        return value(0, levels[0][1])
-    whens = " ".join(f"WHEN {cond} THEN {value(i, label)}"
-                     for i, (cond, label) in enumerate(levels[:-1]))
-    return f"CASE {whens} ELSE {value(len(levels) - 1, levels[-1][1])} END"
+        return value(0, levels[0].label)
+    whens = " ".join(f"WHEN {level.sql(tokens)} THEN {value(i, level.label)}" for i, level in enumerate(levels[:-1]))
+    return f"CASE {whens} ELSE {value(len(levels) - 1, levels[-1].label)} END"
 
 
-def level_exprs(enc: Encoding, declared_size: tuple[str, str] | None = None) -> dict[str, str]:
+def level_exprs(enc: Encoding, declared_size: Level | None = None) -> dict[str, str]:
     """SQL over account_features per attribute group giving each account's level label."""
     return {g: _case(levels, lambda i, label: q(label)) for g, levels in attribute_levels(enc, declared_size).items()}
 
 
 @dataclass
 class LevelCodes:
-    """Every account's level in every attribute group as an integer code (an index into `labels[group]`).
-
-    Rows follow account_id order, like `SELECT ... FROM marts.account_features ORDER BY account_id`; the
-    account ids and names themselves stay in DuckDB (temp table `__accounts`, same order).
-    """
+    """Some accounts' level in every attribute group as an integer code (an index into `labels[group]`), one row
+    per account in account_id order; the accounts' ids stay in DuckDB."""
 
     labels: dict[str, list[str]]
     codes: np.ndarray  # (accounts, groups) int16
@@ -191,18 +218,14 @@ class LevelCodes:
         return self.codes[:, self.groups.index(group)] == self.labels[group].index(label)
 
 
-def level_codes(con: duckdb.DuckDBPyConnection, enc: Encoding,
-                declared_size: tuple[str, str] | None = None, keep_accounts: bool = True) -> LevelCodes:
-    """Compute every account's level codes in one DuckDB pass; with `keep_accounts`, also (re)creates temp table
-    `__accounts` (account_id, account_name and the codes, in the same order)."""
-    levels = attribute_levels(enc, declared_size, tokens="__tokens")
-    cols = ", ".join(f"CAST({_case(lv, lambda i, label: str(i))} AS SMALLINT) AS {ident(g)}"
+def level_codes(con: duckdb.DuckDBPyConnection, enc: Encoding, declared_size: Level | None,
+                accounts: str) -> LevelCodes:
+    """The level codes of the accounts whose ids the table `accounts` holds, in account_id order, computed by
+    DuckDB in one pass."""
+    levels = attribute_levels(enc, declared_size)
+    cols = ", ".join(f"CAST({_case(lv, lambda i, label: str(i), '__tokens')} AS SMALLINT) AS {ident(g)}"
                      for g, lv in levels.items())
-    source = f"FROM (SELECT *, {TOKENS} AS __tokens FROM {FEATURES}) ORDER BY account_id"
-    if keep_accounts:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __accounts AS SELECT account_id, account_name, {cols} {source}")
-        arrays = con.execute(f"SELECT {', '.join(ident(g) for g in levels)} FROM __accounts").fetchnumpy()
-    else:
-        arrays = con.execute(f"SELECT {cols} {source}").fetchnumpy()
+    arrays = con.execute(f"""SELECT {cols} FROM (SELECT f.*, {TOKENS} AS __tokens FROM {FEATURES} f
+                             WHERE account_id IN (SELECT account_id FROM {accounts})) ORDER BY account_id""").fetchnumpy()
     codes = np.column_stack([np.asarray(arrays[g], dtype=np.int16) for g in levels])  # industry .. always exist
-    return LevelCodes({g: [label for _, label in lv] for g, lv in levels.items()}, codes)
+    return LevelCodes({g: [level.label for level in lv] for g, lv in levels.items()}, codes)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import duckdb
 import pandas as pd
 
 from pipelines.config import PRE_SALE_ATTRIBUTES, Leakage
 from pipelines.icp.attributes import Encoding
-from pipelines.icp.labels import is_customer
+from pipelines.sql import ident
 
 CATEGORICAL = ("industry", "region", "lead_source")
 MIN_CUSTOMERS_OF_A_LEVEL = 10  # a level seen among customers only is noted from this many customers on
@@ -23,43 +24,51 @@ ATTRIBUTES = dict(zip(PRE_SALE_ATTRIBUTES, ("industries", "employee_edges", "rev
                                             "lead_sources")))
 
 
-def attribute_checks(features: pd.DataFrame, rules: Leakage) -> pd.DataFrame:
+def attribute_checks(con: duckdb.DuckDBPyConnection, population: str, rules: Leakage) -> pd.DataFrame:
     """One row per attribute: its missing share among customers, lost accounts (a lost deal, never won) and
     prospects, whether the fit uses it, and why (in words); for categories, the levels that occur among customers
-    only (a value such as "existing customer" in a lead source is set by the sale, not before it)."""
-    customer = is_customer(features)
-    lost = ~customer & (features["lost_deals"].fillna(0) > 0)
-    prospect = ~customer & ~lost
+    only (a value such as "existing customer" in a lead source is set by the sale, not before it). `population` is
+    the SQL relation of the accounts (inputs.attribute_population): the shares are counted in the engine."""
+    group = "CASE WHEN is_customer THEN 'customers' WHEN is_lost THEN 'lost' ELSE 'prospects' END"
+    missing = ", ".join(f"avg(CAST({ident(c)} IS NULL AS INTEGER)) AS {ident(c)}" for c in ATTRIBUTES)
+    shares = {row[0]: dict(zip(ATTRIBUTES, row[2:])) | {"n": row[1]} for row in con.execute(
+        f"SELECT {group} AS grp, count(*), {missing} FROM {population} GROUP BY grp").fetchall()}
+    others_n = sum(shares.get(g, {}).get("n", 0) for g in ("lost", "prospects"))
     rows = []
     for column in ATTRIBUTES:
-        missing = features[column].isna()
-        shares = {g: float(missing[m].mean()) if m.any() else None
-                  for g, m in (("customers", customer), ("lost", lost), ("prospects", prospect))}
-        others = float(missing[~customer].mean()) if (~customer).any() else None
-        leaks = (shares["customers"] is not None and others is not None
-                 and shares["customers"] <= rules.customers_max_missing and others >= rules.others_min_missing)
+        share = {g: shares[g][column] if g in shares else None for g in ("customers", "lost", "prospects")}
+        others = (sum(shares[g][column] * shares[g]["n"] for g in ("lost", "prospects") if g in shares) / others_n
+                  if others_n else None)
+        leaks = (share["customers"] is not None and others is not None
+                 and share["customers"] <= rules.customers_max_missing and others >= rules.others_min_missing)
         used = column in rules.force_in or (not leaks and column not in rules.force_out)
         why = ("forced out in icp.yaml (model.leakage.force_out)" if column in rules.force_out
                else "forced in in icp.yaml (model.leakage.force_in)" if column in rules.force_in and leaks
-               else f"left out: known for {1 - shares['customers']:.0%} of customers but missing for "
+               else f"left out: known for {1 - share['customers']:.0%} of customers but missing for "
                     f"{others:.0%} of the other accounts, so its presence alone would tell customers apart "
                     "(probably filled in after the sale)" if leaks
                else "used")
-        rows.append({"attribute": column, "missing_customers": shares["customers"], "missing_lost": shares["lost"],
-                     "missing_prospects": shares["prospects"], "used_in_fit": used, "verdict": why,
-                     "customer_only_levels": _customer_only_levels(features[column], customer)
+        rows.append({"attribute": column, "missing_customers": share["customers"], "missing_lost": share["lost"],
+                     "missing_prospects": share["prospects"], "used_in_fit": used, "verdict": why,
+                     "customer_only_levels": _customer_only_levels(con, population, column)
                      if column in CATEGORICAL else None})
     return pd.DataFrame(rows)
 
 
-def _customer_only_levels(values: pd.Series, customer: pd.Series) -> str | None:
-    """The levels of `values` held by at least MIN_CUSTOMERS_OF_A_LEVEL customers and by no other account, with
-    their customer counts ("existing customer (40)"); None when there are none."""
-    counts = pd.crosstab(values, customer)
-    if True not in counts or False not in counts:
-        return None
-    only = counts[(counts[True] >= MIN_CUSTOMERS_OF_A_LEVEL) & (counts[False] == 0)][True]
-    return ", ".join(f"{level} ({n})" for level, n in only.sort_index().items()) or None
+def _customer_only_levels(con: duckdb.DuckDBPyConnection, population: str, column: str) -> str | None:
+    """The levels of `column` held by at least MIN_CUSTOMERS_OF_A_LEVEL customers and by no other account, with
+    their customer counts ("existing customer (40)"); None when there are none, or no customers or no others."""
+    c = ident(column)
+    found = con.execute(f"""
+        WITH levels AS (
+            SELECT {c} AS level, count(*) FILTER (WHERE is_customer) AS customers,
+                   count(*) FILTER (WHERE NOT is_customer) AS others
+            FROM {population} WHERE {c} IS NOT NULL GROUP BY {c})
+        SELECT string_agg(level || ' (' || customers || ')', ', ' ORDER BY level) FROM levels
+        WHERE customers >= {MIN_CUSTOMERS_OF_A_LEVEL} AND others = 0
+          AND (SELECT bool_or(is_customer) AND bool_or(NOT is_customer) FROM {population} WHERE {c} IS NOT NULL)
+        """).fetchone()[0]
+    return found or None
 
 
 def left_out(checks: pd.DataFrame) -> list[str]:

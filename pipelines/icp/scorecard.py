@@ -16,16 +16,12 @@ from functools import cached_property
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from sklearn.linear_model import LogisticRegression
 
 from pipelines.config import DeclaredICP, ScoreScaleConfig
-from pipelines.icp.attributes import Encoding, LevelCodes, level_exprs
+from pipelines.icp.attributes import Encoding, Level, LevelCodes, level_exprs
 from pipelines.sql import q
 from pipelines.publish import write_scoring_table
-
-ROW_GROUP = 122_880  # rows in a DuckDB row group
-
 
 @dataclass
 class Scorecard:
@@ -176,19 +172,18 @@ def fit_declared(declared: DeclaredICP, enc: Encoding) -> Scorecard:
             rows.append((f"tech_{i}", f"uses {tech}", 1.0))
     size = declared_size_rule(declared)
     if size:
-        rows.append(("declared_size", size[1], 1.0))
+        rows.append(("declared_size", size.label, 1.0))
     points = pd.DataFrame(rows, columns=["grp", "level", "raw"])
     return Scorecard("declared", enc, points, {}, 0.0)
 
 
-def declared_size_rule(declared: DeclaredICP | None) -> tuple[str, str] | None:
-    """(SQL condition, label) of the declared ICP's company-size rule, if it has one."""
+def declared_size_rule(declared: DeclaredICP | None) -> Level | None:
+    """The declared ICP's company-size rule as a level (`range` over employee_count), if it has one."""
     if declared is None or not declared.employee_count:
         return None
     lo, hi = declared.employee_count
-    cond = " AND ".join(filter(None, [f"employee_count >= {lo}" if lo is not None else None,
-                                      f"employee_count < {hi}" if hi is not None else None])) or "true"
-    return cond, (f"{lo or 0:,}-{hi:,} employees" if hi else f"{lo:,}+ employees")
+    label = f"{lo or 0:,}-{hi:,} employees" if hi else f"{lo:,}+ employees"
+    return Level(label, "range", "employee_count", low=lo, high=hi)
 
 
 def scored_groups(card: Scorecard) -> list[str]:
@@ -255,71 +250,6 @@ def score(card: Scorecard, codes: LevelCodes, anchors: ScoreScaleConfig, rows: n
         logit = part.intercept + sum((_level_points(part, codes, g, rows) for g in scored_groups(part)), np.zeros(n))
         probability *= 1 / (1 + np.exp(-logit))
     return Scores(groups, points, scale_of(card, anchors), probability)
-
-
-def scores_query(con: duckdb.DuckDBPyConnection, scores: Scores, codes: LevelCodes, carried: pd.DataFrame | None = None,
-                 top_reasons: int = 4) -> str:
-    """SQL: every account (all accounts, in `__accounts` order) with its account_id, account_name, scores and
-    reasons text: its largest contributions (by absolute size), the rest as "other factors" (which also absorbs
-    rounding) and the baseline; the numbers in the text sum to the rounded fit_score. The rows also carry the
-    columns of `carried` (one row per account, same order). The query reads the Arrow table it registers as
-    `__scored` (replaced by the next call).
-
-    A level's points are the same for every account, so its text ("industry = saas (+12)") is made once per
-    level; each account's reasons then pick their levels' texts by number.
-    """
-    scale, P = scores.scale, scores.points
-    top = min(top_reasons, len(scores.groups))
-    size, order = np.abs(P), np.zeros((len(P), top), dtype=np.int64)
-    for j in range(top):  # the largest remaining contribution; ties go to the earlier group
-        order[:, j] = np.argmax(size, axis=1)
-        size[np.arange(len(P)), order[:, j]] = -1.0
-    offsets = np.cumsum([0] + [len(codes.labels[g]) for g in scores.groups])
-    group_codes = codes.of(scores.groups)
-    level_points = np.zeros(offsets[-1])  # points of each level (of every group, in order); 0 when unused
-    for j in range(len(scores.groups)):
-        level_points[offsets[j] + group_codes[:, j]] = P[:, j] * scale.factor
-    texts, points = _level_texts(con, [label for g in scores.groups for label in codes.labels[g]], level_points)
-    frame = {"fit_raw": scores.raw, "fit_score": scores.fit_score, "fit_probability": scores.probability}
-    for j in range(top):
-        frame[f"__l{j}"] = (offsets[order[:, j]] + np.take_along_axis(group_codes, order[:, j:j + 1], 1)[:, 0]
-                            + 1).astype(np.int32)
-    con.register("__scored", _one_table(con.execute("SELECT account_id, account_name FROM __accounts").to_arrow_table(),
-                                        pd.DataFrame(frame), carried))
-    base = f"CAST(round({scale.baseline!r}) AS INTEGER)"
-    top_texts = "".join(f"{texts}[__l{j}], " for j in range(top))
-    top_points = "".join(f" - {points}[__l{j}]" for j in range(top))
-    return f"""
-        SELECT * EXCLUDE (rest{"".join(f", __l{j}" for j in range(top))}),
-               CAST({scale.baseline!r} AS DOUBLE) AS fit_baseline,
-               concat_ws('; ', {top_texts}CASE WHEN rest <> 0 THEN 'other factors (' || printf('%+d', rest) || ')' END,
-                         'baseline ' || {base}) AS reasons
-        FROM (SELECT *, CAST(round(fit_score) AS INTEGER) - {base}{top_points} AS rest FROM __scored)"""
-
-
-def _one_table(accounts: pa.Table, *frames: pd.DataFrame | None) -> pa.Table:
-    """The columns of `accounts` and of the `frames` (same rows, same order) as one Arrow table, in batches of a
-    DuckDB row group: DuckDB reads an Arrow table one batch per thread, so a table in one batch is read (and
-    written, and its reasons made) on one core."""
-    table = accounts
-    for frame in frames:
-        if frame is not None:
-            for name, column in zip(frame.columns, pa.Table.from_pandas(frame, preserve_index=False).columns):
-                table = table.append_column(name, column)
-    return pa.Table.from_batches(table.to_batches(max_chunksize=ROW_GROUP), table.schema)
-
-
-def _level_texts(con: duckdb.DuckDBPyConnection, labels: list[str], level_points: np.ndarray) -> tuple[str, str]:
-    """SQL list literals, by level number (1-based): each level's reason text ("label (+12)", NULL when its
-    rounded points are 0) and its rounded points. Rounded by DuckDB, as the rest of the reasons are."""
-    con.register("__levels", pd.DataFrame({"i": np.arange(1, len(labels) + 1), "label": labels,
-                                           "points": level_points}))
-    texts, points = con.execute("""
-        SELECT list(CASE WHEN p <> 0 THEN label || ' (' || printf('%+d', p) || ')' END ORDER BY i), list(p ORDER BY i)
-        FROM (SELECT i, label, CAST(round(points) AS INTEGER) AS p FROM __levels)""").fetchone()
-    con.unregister("__levels")
-    return ("([" + ", ".join("NULL" if t is None else q(t) for t in texts or []) + "]::VARCHAR[])",
-            "([" + ", ".join(str(p) for p in points or []) + "]::INTEGER[])")
 
 
 def write_scorecard(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: ScoreScale,

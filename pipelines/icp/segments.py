@@ -31,6 +31,7 @@ class SegmentModel:
     technologies: list[str]
     has_missing: dict[str, bool]
     labels: dict[int, str]                # node id (leaves and inner nodes) -> the rule of its path in words
+    paths: dict[int, list[tuple[str, str, float]]]  # node id -> the conditions of its path (column, <= or >, value)
 
 
 def _design(frame: pd.DataFrame, codes: dict[str, dict[str, int]], technologies: list[str]) -> pd.DataFrame:
@@ -63,8 +64,8 @@ def fit_segments(train: pd.DataFrame, y: np.ndarray, technologies: list[str], ev
                                   random_state=seed)
     tree.fit(X, y)
     has_missing = {c: bool(everyone[c].isna().any()) for c in CATEGORIES + NUMBERS}
-    model = SegmentModel(tree, list(X.columns), codes, technologies, has_missing, {})
-    model.labels = _node_labels(model)
+    model = SegmentModel(tree, list(X.columns), codes, technologies, has_missing, {}, {})
+    _walk(model)
     return model
 
 
@@ -81,12 +82,12 @@ def _fmt_number(column: str, x: float) -> str:
     return f"{x:,.0f}"
 
 
-def _node_labels(model: SegmentModel) -> dict[int, str]:
+def _walk(model: SegmentModel) -> None:
+    """Fill the model's `paths` and `labels`: every node's conditions and the rule they make, in words."""
     t = model.tree.tree_
-    labels: dict[int, str] = {}
 
     def walk(node: int, conds: list[tuple[str, str, float]]) -> None:
-        labels[node] = _describe(model, conds)
+        model.paths[node], model.labels[node] = conds, _describe(model, conds)
         if t.children_left[node] == -1:
             return
         col, thr = model.columns[t.feature[node]], float(t.threshold[node])
@@ -94,7 +95,6 @@ def _node_labels(model: SegmentModel) -> dict[int, str]:
         walk(t.children_right[node], conds + [(col, ">", thr)])
 
     walk(0, [])
-    return labels
 
 
 MAX_LISTED = 5  # a longer list of levels is shortened: "industry in (baby, books, ... 22 more)"
@@ -154,33 +154,53 @@ def _describe(model: SegmentModel, conds: list[tuple[str, str, float]]) -> str:
     return " and ".join(parts) if parts else "all accounts"
 
 
-def segment_table(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: pd.DataFrame, enc: Encoding,
-                  cfg: Config, left_out: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """The segment table (statistics, evidence and kind, indexed by tree leaf) and every account's leaf.
+@dataclass(frozen=True)
+class Rule:
+    """A segment as a rule scoring can apply to any account: the conditions of its tree path over the tree's inputs
+    (a category by its ordinal `codes`, unknown or unseen -1; a number, unknown -1; `tech:<name>` 0 or 1), tried in
+    `order` (the first rule an account meets is its segment), and in words."""
 
-    The segments are found on half of the labelled accounts (a seeded draw) and each segment's kind is tested on
-    the other half, which the search never saw, so that it cannot fake the evidence (see _cover and segment_kinds).
-    The attributes `left_out` by the leakage guard are blanked: no rule can use them."""
+    order: int
+    label: str
+    conditions: list[tuple[str, str, float]]
+    codes: dict[str, dict[str, int]]
+
+
+@dataclass
+class Segments:
+    """The segment table (statistics, evidence and kind of each segment, indexed by its key), the key of every
+    account the segments were learned on, and each segment's rule."""
+
+    table: pd.DataFrame
+    leaves: np.ndarray
+    rules: dict[int, Rule]
+
+
+def segment_table(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, labels: pd.DataFrame, enc: Encoding,
+                  cfg: Config, left_out: list[str]) -> Segments:
+    """The segments of the accounts in `features` (with their `held_out` flag), found on the labelled accounts
+    outside the held-out half and tested on the held-out half, which the search never saw, so that it cannot fake
+    the evidence (see _cover and segment_kinds). The attributes `left_out` by the leakage guard are blanked: no rule
+    can use them. The table's counts are of these accounts; scoring counts every account in each segment."""
     labelled = y.notna().to_numpy()
-    held_out = np.random.default_rng(cfg.model.seed).random(len(features)) < 0.5
+    held_out = features["held_out"].to_numpy(dtype=bool)
     inputs = features[CATEGORIES + NUMBERS].assign(**{c: np.nan for c in left_out}, **{
         f"tech:{t}": codes.has(f"tech_{i}", f"uses {t}") for i, t in enumerate(enc.technologies)})
     f = pd.DataFrame({"is_customer": is_customer(features).to_numpy(),
                       "won": features["won_deals"].fillna(0).to_numpy(),
                       "lost": features["lost_deals"].fillna(0).to_numpy(),
                       "churned": features["is_churned"].astype("boolean").fillna(False).to_numpy(dtype=bool),
-                      "prospect": (features["lifecycle"] == "prospect").to_numpy(),
                       "held_out": held_out}, index=features.index)
     f["is_ideal"] = labels["is_ideal"].reindex(f.index).astype("boolean").fillna(False).astype(bool)
     f["is_bad"] = labels["is_bad_fit"].reindex(f.index).astype("boolean").fillna(False).astype(bool)
     f["value_index"] = labels["value_index"].reindex(f.index)
-    leaves, label_of = _cover(inputs, y, labelled & ~held_out, f, list(enc.technologies), cfg)
+    leaves, rules = _cover(inputs, y, labelled & ~held_out, f, list(enc.technologies), cfg)
     f["leaf"] = leaves
     g = f.groupby("leaf")
     seg = pd.DataFrame({
-        "n_accounts": g.size(), "n_customers": g["is_customer"].sum(), "n_ideal": g["is_ideal"].sum(),
+        "n_customers": g["is_customer"].sum(), "n_ideal": g["is_ideal"].sum(),
         "won": g["won"].sum(), "closed": g["won"].sum() + g["lost"].sum(), "churned": g["churned"].sum(),
-        "bad": g["is_bad"].sum(), "avg_value_index": g["value_index"].mean(), "n_prospects": g["prospect"].sum(),
+        "bad": g["is_bad"].sum(), "avg_value_index": g["value_index"].mean(),
     })
     seg["ideal_rate"] = seg["n_ideal"] / seg["n_customers"].replace(0, np.nan)
     overall = seg["n_ideal"].sum() / max(seg["n_customers"].sum(), 1)
@@ -188,10 +208,9 @@ def segment_table(features: pd.DataFrame, codes: LevelCodes, y: pd.Series, label
     seg["win_rate"] = seg["won"] / seg["closed"].replace(0, np.nan)
     seg["churn_rate"] = seg["churned"] / seg["n_customers"].replace(0, np.nan)
     seg["kind"], seg["p_value"] = segment_kinds(seg, f[f["held_out"]], cfg)
-    seg["segment_label"] = [label_of[leaf] for leaf in seg.index]
-    seg = seg.sort_values(["lift", "n_accounts"], ascending=[False, False], na_position="last", kind="mergesort")
-    seg["segment_id"] = [f"S{i + 1:02d}" for i in range(len(seg))]
-    return seg, leaves
+    seg["segment_label"] = [rules[leaf].label for leaf in seg.index]
+    seg["rule_order"] = [rules[leaf].order for leaf in seg.index]
+    return Segments(seg, leaves, {leaf: rules[leaf] for leaf in seg.index})
 
 
 MAX_ICPS = 3  # a company has one to three ICPs
@@ -199,8 +218,8 @@ ROUND = 1_000_000  # leaf ids of the k-th search start at k x ROUND (tree node i
 
 
 def _cover(inputs: pd.DataFrame, y: pd.Series, learn: np.ndarray, f: pd.DataFrame, technologies: list[str],
-           cfg: Config) -> tuple[np.ndarray, dict[int, str]]:
-    """Every account's segment (a leaf id) and each segment's rule in words, found one ICP at a time.
+           cfg: Config) -> tuple[np.ndarray, dict[int, Rule]]:
+    """Every account's segment (a leaf id) and each segment's rule, found one ICP at a time.
 
     A tree is fitted on the `learn` accounts; of its nodes (each a rule: the conditions on its path), the one with
     the strongest significant evidence of an ICP on the held-out accounts (segment_kinds' icp test) becomes a
@@ -209,7 +228,7 @@ def _cover(inputs: pd.DataFrame, y: pd.Series, learn: np.ndarray, f: pd.DataFram
     the evidence allows. So two distinct ICPs (say, one industry-and-technology rule and one region-and-size rule)
     each get their own segment, where one shallow tree would split both. An account that fits two rules belongs
     to the segment found first."""
-    leaves, labels = np.full(len(inputs), -1, dtype=np.int64), {}
+    leaves, rules = np.full(len(inputs), -1, dtype=np.int64), {}
     rest = np.ones(len(inputs), dtype=bool)
     customers, held_customers = f["is_customer"], f["is_customer"] & f["held_out"]
     overall = (f.loc[customers, "is_ideal"].mean(), f.loc[held_customers, "is_ideal"].mean())
@@ -217,7 +236,7 @@ def _cover(inputs: pd.DataFrame, y: pd.Series, learn: np.ndarray, f: pd.DataFram
         fit_on = learn & rest
         if y[fit_on].nunique() < 2:
             leaves[rest] = k * ROUND
-            labels[k * ROUND] = "all accounts" if k == 0 else "every other account"
+            rules[k * ROUND] = Rule(len(rules), "all accounts" if k == 0 else "every other account", [], {})
             break
         model = fit_segments(inputs[fit_on], y[fit_on].to_numpy(), technologies, inputs,
                              cfg.model.max_segment_depth, cfg.model.min_segment_share, cfg.model.seed)
@@ -225,13 +244,14 @@ def _cover(inputs: pd.DataFrame, y: pd.Series, learn: np.ndarray, f: pd.DataFram
         best = _strongest_icp(paths, f[rest], overall, cfg) if k < MAX_ICPS else None
         if best is None:
             leaves[rest] = assign(model, inputs[rest]) + k * ROUND
-            leaf_nodes = np.flatnonzero(model.tree.tree_.children_left == -1)
-            labels.update({node + k * ROUND: model.labels[node] for node in leaf_nodes})
+            for node in np.flatnonzero(model.tree.tree_.children_left == -1):
+                rules[node + k * ROUND] = Rule(len(rules), model.labels[node], model.paths[node], model.codes)
             break
         chosen = np.flatnonzero(rest)[paths[:, best].toarray().ravel() > 0]
-        leaves[chosen], labels[best + k * ROUND] = best + k * ROUND, model.labels[best]
+        leaves[chosen] = best + k * ROUND
+        rules[best + k * ROUND] = Rule(len(rules), model.labels[best], model.paths[best], model.codes)
         rest[chosen] = False
-    return leaves, labels
+    return leaves, rules
 
 
 def _strongest_icp(paths, f: pd.DataFrame, overall: tuple[float, float], cfg: Config) -> int | None:
