@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import ibis
 
 from pipelines.paths import Paths
 from pipelines.quality import check_scoring_tables
@@ -45,17 +46,22 @@ def test_expectations_fail_on_duplicate_ranks_and_customers_in_the_list(refreshe
 
 
 def test_pandera_names_the_failing_columns(refreshed_home: Paths, tmp_path: Path) -> None:
+    """The schema runs in DuckDB (pandera's Ibis backend) and names each failing column, its check and examples."""
     con = _warehouse_copy(refreshed_home, tmp_path)
-    frame = con.execute("SELECT * FROM marts.account_features").df()
-    assert validate_account_features(frame) == []
-    frame.loc[0, "paid_share"] = 3.0
-    frame.loc[1, "account_id"] = frame.loc[2, "account_id"]
-    frame.loc[3, "lifecycle"] = "lead"
-    failures = validate_account_features(frame)
-    assert any(f.startswith("paid_share: in_range(0, 1)") for f in failures)
-    assert any(f.startswith("account_id: field_uniqueness") for f in failures)
+    tables = ibis.duckdb.from_connection(con)
+    assert validate_account_features(tables.table("account_features", database="marts")) == []
+    con.execute("""CREATE TABLE broken AS
+        SELECT * REPLACE (CASE WHEN n = 1 THEN 3.0 ELSE paid_share END AS paid_share,
+                          CASE WHEN n = 2 THEN 'lead' ELSE lifecycle END AS lifecycle,
+                          CASE WHEN n = 3 THEN activities_90d + 1 ELSE activities_30d END AS activities_30d)
+        FROM (SELECT *, row_number() OVER (ORDER BY account_id) AS n FROM marts.account_features)
+        UNION ALL SELECT *, 0 FROM (SELECT * FROM marts.account_features ORDER BY account_id LIMIT 1)""")
+    failures = validate_account_features(tables.table("broken"))
+    assert any(f.startswith("paid_share: in_range(0, 1) (1 rows, e.g. {'paid_share': 3.0}") for f in failures)
+    assert "account_id: not unique (one row per account expected)" in failures
     assert any(f.startswith("lifecycle: isin") and "lead" in f for f in failures)
-
+    assert any(f.startswith("account_features: activities_30d exceeds activities_90d (1 rows") for f in failures)
+    assert len(failures) == 4
 
 
 def _accounts(home: Paths) -> int:
