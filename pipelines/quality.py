@@ -6,11 +6,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import duckdb
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 from pipelines.paths import Paths
-from pipelines.warehouse import frame, warehouse
+from pipelines.warehouse import to_pandas, warehouse
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -24,13 +28,18 @@ class QualityReport:
 
 
 LOW_CARDINALITY = {"fit_tier", "lifecycle", "segment_id", "segment_kind", "kind"}
+# What each suite reads, with the columns that need the whole table computed by the engine (schemas/expectations.py).
 FRAMES = {
-    "target_accounts": """SELECT t.*, s.lifecycle, g.kind AS segment_kind FROM scoring.target_accounts t
+    "target_accounts": """SELECT t.*, s.lifecycle, g.kind AS segment_kind,
+                                 row_number() OVER (ORDER BY t.rank) AS expected_rank,
+                                 count(*) OVER (PARTITION BY t.account_id) AS rows_of_account
+                          FROM scoring.target_accounts t
                           JOIN scoring.account_scores s USING (account_id)
                           LEFT JOIN scoring.icp_segments g ON g.segment_id = t.segment_id""",
-    "account_scores": "SELECT * FROM scoring.account_scores",
+    "account_scores": "SELECT *, count(*) OVER (PARTITION BY account_id) AS rows_of_account FROM scoring.account_scores",
     "icp_segments": "SELECT * FROM scoring.icp_segments",
 }
+BATCH_ROWS = 1_000_000  # rows of a table validated at a time: bounded memory at any number of accounts
 
 
 def check_account_features(paths: Paths) -> tuple[int, list[str]]:
@@ -45,6 +54,19 @@ def check_account_features(paths: Paths) -> tuple[int, list[str]]:
         return int(table.count().execute()), validate_account_features(table)
 
 
+def _batches(reader) -> Iterator["pa.Table"]:
+    """The record batches of `reader` as Arrow tables; one empty table when there are none (an empty table is
+    validated too)."""
+    import pyarrow as pa
+
+    empty = True
+    for batch in reader:
+        empty = False
+        yield pa.Table.from_batches([batch])
+    if empty:
+        yield reader.schema.empty_table()
+
+
 def check_published_tables(paths: Paths) -> QualityReport:
     """check_scoring_tables on the home's warehouse, read-only, with the Data Docs under its reports."""
     with warehouse(paths, read_only=True) as con:
@@ -54,14 +76,16 @@ def check_published_tables(paths: Paths) -> QualityReport:
 def _used_columns(expectations: list) -> list[str]:
     """The columns a suite reads (its expectations' columns, and those of their row conditions): only these
     are loaded into pandas."""
-    used = {e.column for e in expectations if getattr(e, "column", None)}
+    used = {getattr(e, name) for e in expectations for name in ("column", "column_A", "column_B")
+            if getattr(e, name, None)}
     for e in expectations:  # pandas row conditions name their columns before a comparison
         used |= set(re.findall(r"([A-Za-z_]\w*)\s*(?:==|!=|<=|>=|<|>)", str(getattr(e, "row_condition", None) or "")))
     return sorted(used) or ["1 AS one"]
 
 
 def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> QualityReport:
-    """Validate the scoring tables (pandas batches) and write Data Docs HTML under `docs_dir`."""
+    """Validate the scoring tables, each in batches of BATCH_ROWS rows (pandas), and write Data Docs HTML under
+    `docs_dir`."""
     import great_expectations as gx
 
     from schemas.expectations import expectation_suite, suites
@@ -90,17 +114,19 @@ def check_scoring_tables(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> Qual
     for table, definition in definitions:
         # Few-valued text columns as categories, the others as Arrow strings: GX scans and hashes them several
         # times, and Python objects for a million values would be slow to make and to hash.
-        rows = frame(con, f"SELECT {', '.join(_used_columns(expectation_sets[table]))} FROM ({FRAMES[table]})",
-                     categories=LOW_CARDINALITY, arrow_strings=True)
-        result = definition.run(batch_parameters={"dataframe": rows})
-        report.evaluated += len(result.results)
-        for r in result.results:
-            if not r.success:
-                cfg = r.expectation_config
-                report.failures.append(f"{table}.{cfg.kwargs.get('column', '')}: {cfg.type} "
-                                       f"({r.result.get('unexpected_count', '?')} unexpected, "
-                                       f"e.g. {r.result.get('partial_unexpected_list', [])[:3]})")
-        report.success &= bool(result.success)
+        columns = ", ".join(_used_columns(expectation_sets[table]))
+        batches = con.execute(f"SELECT {columns} FROM ({FRAMES[table]})").fetch_record_batch(BATCH_ROWS)
+        for batch in _batches(batches):
+            result = definition.run(batch_parameters={"dataframe": to_pandas(batch, LOW_CARDINALITY,
+                                                                             arrow_strings=True)})
+            report.evaluated += len(result.results)
+            for r in result.results:
+                if not r.success:
+                    cfg = r.expectation_config
+                    report.failures.append(f"{table}.{cfg.kwargs.get('column', cfg.kwargs.get('column_A', ''))}: "
+                                           f"{cfg.type} ({r.result.get('unexpected_count', '?')} unexpected, "
+                                           f"e.g. {r.result.get('partial_unexpected_list', [])[:3]})")
+            report.success &= bool(result.success)
     context.build_data_docs(site_names=["icp"])
     index = docs_dir / "index.html"
     report.docs_index = index if index.exists() else None

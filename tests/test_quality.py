@@ -6,8 +6,10 @@ from pathlib import Path
 
 import duckdb
 import ibis
+import pytest
 
 from pipelines.paths import Paths
+from pipelines import quality
 from pipelines.quality import check_scoring_tables
 from schemas.account_features import validate_account_features
 
@@ -28,20 +30,28 @@ def test_expectations_pass_on_a_good_refresh_and_write_data_docs(refreshed_home:
     assert "target_accounts" in docs.read_text()
 
 
-def test_expectations_fail_on_duplicate_ranks_and_customers_in_the_list(refreshed_home: Paths, tmp_path: Path) -> None:
+def test_expectations_fail_on_duplicate_ranks_and_customers_in_the_list(refreshed_home: Paths, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every expectation is about single rows (ranks against their position, accounts against their count, both
+    computed by DuckDB over the whole table): batches of rows find what the whole table does."""
     con = _warehouse_copy(refreshed_home, tmp_path)
+    failures = []
     con.execute("UPDATE scoring.target_accounts SET rank = 1 WHERE rank = 2")
     con.execute("""UPDATE scoring.account_scores SET lifecycle = 'customer'
                    WHERE account_id = (SELECT account_id FROM scoring.target_accounts WHERE rank = 5)""")
     # Text columns (read as Arrow strings): a repeated account and a missing reason.
     con.execute("""UPDATE scoring.target_accounts SET account_id = (SELECT account_id FROM scoring.target_accounts
                    WHERE rank = 3), reasons = NULL WHERE rank = 4""")
-    report = check_scoring_tables(con, tmp_path / "docs")
-    assert not report.success
+    for rows in (quality.BATCH_ROWS, 1000):  # one batch per table, then batches of 1,000 rows: the same failures
+        monkeypatch.setattr(quality, "BATCH_ROWS", rows)
+        report = check_scoring_tables(con, tmp_path / "docs")
+        assert not report.success
+        failures.append(" ".join(sorted({f.split(" (")[0] for f in report.failures})))
+    assert failures[0] == failures[1]
     failed = " ".join(report.failures)
-    assert "target_accounts.rank: expect_column_values_to_be_unique" in failed
+    assert "target_accounts.rank: expect_column_pair_values_to_be_equal" in failed  # ranks 1, 1, 3: not dense
     assert "target_accounts.lifecycle: expect_column_values_to_be_in_set" in failed
-    assert "target_accounts.account_id: expect_column_values_to_be_unique" in failed
+    assert "target_accounts.rows_of_account: expect_column_values_to_be_between (2 unexpected" in failed
     assert "target_accounts.reasons: expect_column_values_to_not_be_null" in failed
 
 
