@@ -17,6 +17,7 @@ from pipelines.warehouse import warehouse
 FEATURES_KEY = AssetKey(["marts", "account_features"])
 STATE_AT_CUTOFF_KEY = AssetKey(["marts", "account_state_at_cutoff"])
 FIT_TABLES = {
+    "accounts": "The accounts the fit learned from (with an outcome; a hashed sample above model.max_fit_accounts).",
     "levels": "Every level of every scored attribute group, with its test, points and reason text.",
     "model": "The fitted model's version, scale, intercepts and tier thresholds.",
     "segments": "Each segment's rule order, label, kind and evidence.",

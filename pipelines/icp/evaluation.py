@@ -19,7 +19,7 @@ from pipelines.icp import backtest as bt
 from pipelines.icp.attributes import FEATURES
 from pipelines.icp.cutoff import cutoff_world, run_backtest
 from pipelines.icp.fit import training_labels
-from pipelines.icp.inputs import FIT_ACCOUNTS, choose_fit_accounts, read_fit_accounts
+from pipelines.icp.inputs import FIT_ACCOUNTS, read_fit_accounts
 from pipelines.icp.model import fit_labels
 from pipelines.icp.scorecard import declared_size_rule
 from pipelines.publish import write_scoring_table
@@ -47,8 +47,7 @@ def evaluate_icp(con: duckdb.DuckDBPyConnection, cfg: Config, evaluated_at: date
     """Backtest the model of the fit tables and write the evaluation tables to the catalog `scoring`."""
     model = con.execute("SELECT model_version, model_kind, tier_a, tier_b, tier_c FROM fit.model").fetchone()
     version, kind, thresholds = model[0], model[1], list(model[2:])
-    choose_fit_accounts(con, cfg.model.max_fit_accounts, cfg.model.seed)
-    accounts = read_fit_accounts(con)
+    accounts = read_fit_accounts(con)  # the accounts the fit learned from (fit.accounts)
     labels = fit_labels(frame(con, "SELECT * FROM fit.customer_labels").set_index("account_id"), accounts)
     warnings: list[str] = []
     world = cutoff_world(con, accounts, training_labels(accounts, labels, cfg).ideal, cfg,

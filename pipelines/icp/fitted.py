@@ -4,7 +4,8 @@ account in the engine (dbt/models/scoring).
 fit.levels: every level of every scored attribute group, its test (as data: attributes.Level), its raw points in the
 card and in each of the card's parts (for fit_probability), its fit points and its reason text. fit.model: one
 row, the card's scale, intercepts and tier thresholds. fit.segments and fit.segment_rules: each segment's evidence
-and its rule as conditions over the tree's inputs. fit.customer_labels: every customer's value labels.
+and its rule as conditions over the tree's inputs. fit.customer_labels: every customer's value labels. (fit.accounts,
+the accounts the fit learned from, is written first: pipelines/icp/inputs.py.)
 """
 from __future__ import annotations
 
@@ -14,17 +15,17 @@ import duckdb
 import pandas as pd
 
 from pipelines.icp.attributes import Level, attribute_levels
+from pipelines.icp.inputs import FIT_SCHEMA
 from pipelines.icp.scorecard import Scorecard, ScoreScale, scored_groups
 from pipelines.icp.segments import Segments
 
-SCHEMA = "fit"
 
 
 def _write(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, select: str = "SELECT * FROM __frame"
            ) -> None:
     con.register("__frame", frame)
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {SCHEMA}.{table} AS {select}")
+        con.execute(f"CREATE OR REPLACE TABLE {FIT_SCHEMA}.{table} AS {select}")
     finally:
         con.unregister("__frame")
 
@@ -40,7 +41,7 @@ def write_fitted(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: ScoreSc
                  segments: Segments, thresholds: list[float], labels: pd.DataFrame, scored_at: datetime) -> None:
     """Write the fit tables (see the module) for `card` on `scale`, the `segments`, the tier `thresholds` and the
     customers' value `labels` (indexed by account_id)."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {FIT_SCHEMA}")
     parts = card.parts or (card,)
     size = declared_size if "declared_size" in scored_groups(card) else None
     levels = attribute_levels(card.encoding, size)

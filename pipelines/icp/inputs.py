@@ -2,8 +2,9 @@
 
 The fit learns from accounts with an outcome (customers, and accounts with a won or lost deal), at most
 model.max_fit_accounts of them: above that, a deterministic sample stratified by outcome (the same share of each
-kind, picked by a hash of the account id). Their ids are kept in the temp table `__fit_accounts` (account_id order,
-like the frames), from which the level codes and the state at the backtest's cutoff are read. The customers' value
+kind, picked by a hash of the account id). Their ids are the table fit.accounts (with the held-out half that tests
+the segments), from which the level codes and the state at the backtest's cutoff are read, by the fit and again by
+the backtest after scoring. The customers' value
 labels need every customer (ranks among them): `read_customers` reads only their value columns.
 """
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pipelines.warehouse import frame
 
 STATE_AT_CUTOFF = "marts.account_state_at_cutoff"
 REFERENCE_DATES = "intermediate.int_reference_date"
-FIT_ACCOUNTS = "__fit_accounts"
+FIT_SCHEMA = "fit"  # the fitted model's tables (pipelines/icp/fitted.py)
+FIT_ACCOUNTS = f"{FIT_SCHEMA}.accounts"
 
 # What the models need in pandas (ids, names, domains, owners and technologies stay in DuckDB; the attribute levels
 # come as integer codes, pipelines/icp/attributes.py): the pre-sale attributes, then the account's state
@@ -39,10 +41,11 @@ def held_out_sql(seed: int) -> str:
 
 
 def choose_fit_accounts(con: duckdb.DuckDBPyConnection, max_accounts: int, seed: int) -> int:
-    """(Re)create `__fit_accounts`: the accounts the fit learns from (see the module), with their held-out flag.
+    """(Re)create fit.accounts: the accounts the fit learns from (see the module), with their held-out flag.
     Returns how many accounts have an outcome (the sample's population)."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {FIT_SCHEMA}")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {FIT_ACCOUNTS} AS
+        CREATE OR REPLACE TABLE {FIT_ACCOUNTS} AS
         WITH outcome AS (
             SELECT account_id, {OUTCOME_KIND} AS kind, md5({q(str(seed))} || '#' || account_id) AS draw
             FROM {FEATURES} WHERE {HAS_OUTCOME}),
