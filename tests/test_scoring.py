@@ -25,7 +25,8 @@ from pipelines.warehouse import frame, warehouse
 def test_the_engine_scores_every_account_as_the_fitted_scorecard(refreshed_home: Paths, tmp_path: Path) -> None:
     """The fit run again on a copy of the refreshed home gives the same model; applied in numpy to every account it
     gives dbt's fit_score, fit_probability, tiers and priority (both rounded as numpy rounds) and the same target list
-    in the same order; every account's reasons add up to its rounded score."""
+    in the same order; the segment rules put every customer where the fit's tree did; every account's reasons add up
+    to its rounded score."""
     home = tmp_path / "home"
     shutil.copytree(refreshed_home.home, home, symlinks=True)
     paths = Paths.resolve(home, refreshed_home.landing)
@@ -53,6 +54,15 @@ def test_the_engine_scores_every_account_as_the_fitted_scorecard(refreshed_home:
     rows = np.flatnonzero((wanted & sql["score_status"].ne("disqualified")).to_numpy())
     order = rows[np.lexsort((rows, -python.fit_score[rows], -priority[rows]))]
     assert len(ranked) > 1000 and (sql["account_id"].to_numpy()[order] == ranked).all()
+
+    # The segment rules in SQL put every customer where the fit's tree did: the segments' customer counts (the fit's)
+    # are the engine's.
+    with warehouse(paths, read_only=True) as con:
+        counts = con.execute("""SELECT g.segment_id, g.n_customers, count(s.account_id)
+                                FROM scoring.icp_segments g LEFT JOIN scoring.account_scores s
+                                  ON s.segment_id = g.segment_id AND s.lifecycle IN ('customer', 'churned')
+                                GROUP BY ALL""").fetchall()
+    assert len(counts) > 1 and all(fit_count == engine_count for _, fit_count, engine_count in counts), counts
 
     for reasons, fit_score in sql[["reasons", "fit_score"]].itertuples(index=False):
         numbers = [int(n) for n in re.findall(r"\(([+-]\d+)\)", reasons)] + [int(reasons.rsplit("baseline ", 1)[1])]
