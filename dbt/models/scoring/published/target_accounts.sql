@@ -2,13 +2,21 @@
 {#- Prospects and, with win-back on, churned accounts that are not disqualified, ranked by priority_score, then
     fit_score (both descending), then account_id; with each one's rank in the live publication's list
     (previous_rank; is_new when it was not on it). -#}
-with candidates as (
+-- The ranks are numbered over the three columns they need, then joined to the rest: a window over every column
+-- would carry each account's reasons through the sort.
+with ranks as (
     select
-        *,
+        account_id,
         row_number() over (order by priority_score desc, fit_score desc, account_id) as rank
     from {{ ref('account_scores') }}
     where (lifecycle = 'prospect' or (lifecycle = 'churned' and {{ 'true' if var('winback') else 'false' }}))
       and score_status <> 'disqualified'
+),
+
+candidates as (
+    select s.*, r.rank
+    from ranks as r
+    inner join {{ ref('account_scores') }} as s on s.account_id = r.account_id
 ),
 
 last_refresh as (
