@@ -27,6 +27,9 @@ from pipelines.sql import q
 from pipelines.warehouse import frame
 
 
+EXCLUDED = "excluded by icp.yaml (exclude:)"  # account_scores' status_reason of an account excluded in icp.yaml
+
+
 @dataclass
 class EvaluationResult:
     """The backtest's headline figures, for logs and Dagster metadata (in full in scoring.model_evaluation)."""
@@ -48,11 +51,12 @@ def evaluate_icp(con: duckdb.DuckDBPyConnection, cfg: Config, evaluated_at: date
     model = con.execute("SELECT model_version, model_kind, tier_a, tier_b, tier_c FROM fit.model").fetchone()
     version, kind, thresholds = model[0], model[1], list(model[2:])
     accounts = read_fit_accounts(con)  # the accounts the fit learned from (fit.accounts)
-    labels = fit_labels(frame(con, "SELECT * FROM fit.customer_labels").set_index("account_id"), accounts)
+    labels = fit_labels(frame(con, f"SELECT l.* FROM fit.customer_labels l JOIN {FIT_ACCOUNTS} USING (account_id) "
+                                   "ORDER BY account_id").set_index("account_id"), accounts)
     warnings: list[str] = []
     world = cutoff_world(con, accounts, training_labels(accounts, labels, cfg).ideal, cfg,
                          declared_size_rule(cfg.declared_icp))
-    result, declared = run_backtest(world, kind, cfg, _not_excluded(con, cfg, len(accounts)), warnings)
+    result, declared = run_backtest(world, kind, cfg, _not_excluded(con), warnings)
     n_targets = con.execute("SELECT count(*) FROM scoring.target_accounts").fetchone()[0]
     target_warning = _target_list_warning(con, cfg)
     warnings += [target_warning] if target_warning else []
@@ -89,17 +93,11 @@ def target_list_warning(removed: pd.Series, n_candidates: int, max_share: float)
             f"Left out by: {rules}.")
 
 
-def _not_excluded(con: duckdb.DuckDBPyConnection, cfg: Config, n_accounts: int) -> np.ndarray:
-    """Per account of the fit (account_id order): not excluded by domain or name in icp.yaml."""
-    conditions = []
-    if cfg.exclude.domains:
-        conditions.append(f"coalesce(lower(f.domain), '') NOT IN ({', '.join(q(d.lower()) for d in cfg.exclude.domains)})")
-    if cfg.exclude.account_names:
-        conditions.append(f"lower(f.account_name) NOT IN ({', '.join(q(n.lower()) for n in cfg.exclude.account_names)})")
-    if not conditions:
-        return np.ones(n_accounts, dtype=bool)
-    return con.execute(f"""SELECT coalesce({' AND '.join(conditions)}, false) AS kept
-        FROM {FIT_ACCOUNTS} a JOIN {FEATURES} f USING (account_id) ORDER BY a.account_id""").fetchnumpy()["kept"]
+def _not_excluded(con: duckdb.DuckDBPyConnection) -> np.ndarray:
+    """Per account of the fit (account_id order): not excluded by domain or name in icp.yaml, as today's scoring
+    decided (account_scores' status_reason)."""
+    return con.execute(f"""SELECT s.status_reason IS DISTINCT FROM {q(EXCLUDED)} AS kept
+        FROM {FIT_ACCOUNTS} a JOIN scoring.account_scores s USING (account_id) ORDER BY a.account_id""").fetchnumpy()["kept"]
 
 
 def _write_evaluation(con: duckdb.DuckDBPyConnection, result: bt.BacktestResult, declared: bt.BacktestResult | None,

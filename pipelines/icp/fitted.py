@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipelines.icp.attributes import Level, attribute_levels
 from pipelines.icp.inputs import FIT_SCHEMA
-from pipelines.icp.scorecard import Scorecard, ScoreScale, scored_groups
+from pipelines.icp.scorecard import Scorecard, ScoreScale, level_points, scored_groups
 from pipelines.icp.segments import Segments
 
 
@@ -30,13 +30,6 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, sele
         con.unregister("__frame")
 
 
-def _raw_points(card: Scorecard, group: str, labels: list[str]) -> list[float]:
-    """The card's raw points of each level of `group` (a level it never saw: the group's default)."""
-    lookup = {lvl: float(raw) for lvl, raw in card.points.loc[card.points["grp"] == group, ["level", "raw"]]
-              .itertuples(index=False)}
-    return [lookup.get(label, card.defaults.get(group, 0.0)) for label in labels]
-
-
 def write_fitted(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: ScoreScale, declared_size: Level | None,
                  segments: Segments, thresholds: list[float], labels: pd.DataFrame, scored_at: datetime) -> None:
     """Write the fit tables (see the module) for `card` on `scale`, the `segments`, the tier `thresholds` and the
@@ -48,9 +41,10 @@ def write_fitted(con: duckdb.DuckDBPyConnection, card: Scorecard, scale: ScoreSc
     rows = []
     for g_no, group in enumerate(scored_groups(card)):
         labels_of = [level.label for level in levels[group]]
-        raws = [_raw_points(part, group, labels_of) for part in parts]
+        card_raws = level_points(card, group, labels_of)
+        raws = [level_points(part, group, labels_of) for part in parts]
         for no, level in enumerate(levels[group]):
-            raw = _raw_points(card, group, [level.label])[0]
+            raw = card_raws[no]
             rows.append({"grp": group, "grp_no": g_no, "level_no": no, "label": level.label, "test": level.test,
                          "column_name": level.column, "value": level.value, "low": level.low, "high": level.high,
                          "raw": raw, "points": raw * scale.factor, "raw_part1": raws[0][no],

@@ -228,12 +228,17 @@ class Scores:
         return np.clip(np.round(self.scale.baseline + self.raw * self.scale.factor, 2), 0.0, 100.0)
 
 
-def _level_points(card: Scorecard, codes: LevelCodes, group: str, rows: np.ndarray | None) -> np.ndarray:
-    """The card's raw points of each account's level in `group` (a level it never saw: the group's default)."""
+def level_points(card: Scorecard, group: str, labels: list[str]) -> list[float]:
+    """The card's raw points of each of the `labels` (levels of `group`; a level it never saw: the group's
+    default)."""
     lookup = {lvl: float(raw) for lvl, raw in card.points.loc[card.points["grp"] == group, ["level", "raw"]]
               .itertuples(index=False)}
-    default = card.defaults.get(group, 0.0)
-    per_level = np.array([lookup.get(label, default) for label in codes.labels[group]], dtype=float)
+    return [lookup.get(label, card.defaults.get(group, 0.0)) for label in labels]
+
+
+def _level_points(card: Scorecard, codes: LevelCodes, group: str, rows: np.ndarray | None) -> np.ndarray:
+    """The card's raw points of each account's level in `group`."""
+    per_level = np.array(level_points(card, group, codes.labels[group]), dtype=float)
     c = codes.codes[:, codes.groups.index(group)]
     return per_level[c if rows is None else c[rows]]
 
