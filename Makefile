@@ -8,9 +8,16 @@ DBT_FILES := dbt/dbt_project.yml dbt/profiles.yml $(shell find dbt/models dbt/ma
 export ICP_HOME ?= $(CURDIR)/.icp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test ui bench lock clean
+.PHONY: setup run test ui bench lock clean java
 
 setup: $(STAMP) $(MANIFEST)
+	@$(MAKE) --no-print-directory java || echo "(only --engine spark needs Java; the default engine, DuckDB, does not)"
+
+# Spark (`--engine spark`, and its tests) runs on Java 17 or newer.
+java:
+	@v=$$("$${JAVA_HOME:+$$JAVA_HOME/bin/}java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
+	  echo "Spark needs Java 17 or newer; found: $${v:-no java on PATH}. Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17) or set JAVA_HOME." >&2; exit 1; fi
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,11 +32,12 @@ $(MANIFEST): $(STAMP) $(DBT_FILES)
 run: setup
 	$(BIN)/icp run
 
-test: setup
+test: setup java
 	$(BIN)/python -m pytest -q -n 2  # two workers: the refresh-heavy tests are mostly single-threaded
 
+# e.g. make bench BENCH_ARGS="--engine spark --sizes 1000000"
 bench: setup
-	$(BIN)/icp bench
+	$(BIN)/icp bench $(BENCH_ARGS)
 
 ui: setup
 	DAGSTER_HOME=$(ICP_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

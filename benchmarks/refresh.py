@@ -106,13 +106,13 @@ def _sample_rss(proc: psutil.Process, stop: threading.Event, samples: list[tuple
         stop.wait(0.05)
 
 
-def timed_refresh(home: Path, landing: Path) -> tuple[bool, float, list[tuple[float, int]], str]:
-    """Run `icp refresh` as a subprocess; returns (success, seconds, RSS samples of its tree (_sample_rss),
+def timed_refresh(home: Path, landing: Path, engine: str = "duckdb") -> tuple[bool, float, list[tuple[float, int]], str]:
+    """Run `icp refresh` on `engine` as a subprocess; returns (success, seconds, RSS samples of its tree (_sample_rss),
     output)."""
     icp = str(Path(sys.executable).with_name("icp"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ICP_", "DAGSTER_"))}
     start = time.perf_counter()
-    proc = subprocess.Popen([icp, "refresh", "--home", str(home), "--landing", str(landing)],
+    proc = subprocess.Popen([icp, "refresh", "--home", str(home), "--landing", str(landing), "--engine", engine],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     stop, samples = threading.Event(), []
     watcher = threading.Thread(target=_sample_rss, args=(psutil.Process(proc.pid), stop, samples), daemon=True)
@@ -165,16 +165,16 @@ def _forget_publications(home: Path) -> None:
     shutil.rmtree(paths.publications, ignore_errors=True)
 
 
-def measure(bench_dir: Path, accounts: int, echo=print) -> SizeResult:
+def measure(bench_dir: Path, accounts: int, echo=print, engine: str = "duckdb") -> SizeResult:
     landing = landing_for(bench_dir, accounts)
     size_mb = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()) / 1e6
     echo(f"{accounts:,} accounts: floor ...")
     probe = cpu_probe_seconds()
     before = floor_seconds(landing)
     echo(f"{accounts:,} accounts: refresh ...")
-    home = bench_dir / "homes" / f"{accounts}"
+    home = bench_dir / "homes" / (f"{accounts}" if engine == "duckdb" else f"{engine}-{accounts}")
     _forget_publications(home)
-    ok, seconds, samples, out = timed_refresh(home, landing)
+    ok, seconds, samples, out = timed_refresh(home, landing, engine)
     if not ok:
         echo(out[-2000:])
     echo(f"{accounts:,} accounts: floor again ...")
@@ -185,13 +185,15 @@ def measure(bench_dir: Path, accounts: int, echo=print) -> SizeResult:
                       (round(probe, 2), round(cpu_probe_seconds(), 2)))
 
 
-def run_bench(home: Path, sizes: list[int], echo=print) -> dict:
-    """Measure every size and the fixed overhead; write <home>/bench/bench-<timestamp>.json and latest.json."""
+def run_bench(home: Path, sizes: list[int], echo=print, engine: str = "duckdb") -> dict:
+    """Measure every size and the fixed overhead of refreshes on `engine`; write
+    <home>/bench/bench-<timestamp>.json and latest.json."""
     bench_dir = home / "bench"
-    results = [measure(bench_dir, n, echo) for n in sizes]
-    overhead = measure(bench_dir, 100, echo)
+    results = [measure(bench_dir, n, echo, engine) for n in sizes]
+    overhead = measure(bench_dir, 100, echo, engine)
     report = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "engine": engine,
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
         "sizes": [{**asdict(r), "floor_seconds": round(r.floor_seconds, 2),
                    "ratio_to_floor": round(r.ratio_to_floor, 2)} for r in results],

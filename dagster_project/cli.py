@@ -20,6 +20,8 @@ out = Console(width=None if sys.stdout.isatty() else 200)  # logs and pipes get 
 HomeOpt = typer.Option(None, "--home", help="ICP home (default: $ICP_HOME or ./.icp)")
 LandingOpt = typer.Option(None, "--landing", help="landing folder (default: $ICP_LANDING_DIR or <home>/landing)")
 ConfigOpt = typer.Option(None, "--config", help="icp.yaml to use (default: $ICP_CONFIG or ./icp.yaml)")
+EngineOpt = typer.Option(None, "--engine", help="duckdb or spark (default: $ICP_ENGINE, else icp.yaml's engine, "
+                         "else duckdb)")
 MappingOpt = typer.Option(None, "--mapping", help="source mapping (default: $ICP_MAPPING, else <landing>/icp-mapping.yaml, "
                           "else the presets whose folders are in the landing folder)")
 
@@ -28,6 +30,14 @@ def _config_file(config: Optional[Path]) -> Optional[Path]:
     if config and not config.exists():
         raise typer.BadParameter(f"config file {config} does not exist", param_hint="--config")
     return config
+
+
+def _engine(engine: Optional[str]) -> Optional[str]:
+    from pipelines.config import ENGINES
+
+    if engine is not None and engine not in ENGINES:
+        raise typer.BadParameter(f"must be one of {', '.join(ENGINES)}", param_hint="--engine")
+    return engine
 
 
 @app.command()
@@ -52,7 +62,7 @@ def demo(landing: Path = typer.Option(..., "--landing", help="folder to write th
 
 
 def _refresh(paths: Paths, wait: Optional[float] = None, config: Optional[Path] = None,
-             mapping: Optional[Path] = None) -> bool:
+             mapping: Optional[Path] = None, engine: Optional[str] = None) -> bool:
     from dagster_project.refresh import run_refresh
     from pipelines.mapping import MappingError, mapping_for
 
@@ -71,7 +81,7 @@ def _refresh(paths: Paths, wait: Optional[float] = None, config: Optional[Path] 
 
     console.print(f"refreshing {paths.home} from {paths.landing}"
                   + (f" through the mapping {found.source}" if found else ""), highlight=False)
-    outcome = run_refresh(paths, wait_seconds=wait, on_event=progress, config=config, mapping=mapping)
+    outcome = run_refresh(paths, wait_seconds=wait, on_event=progress, config=config, mapping=mapping, engine=engine)
     for warning in outcome.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if outcome.success:
@@ -91,7 +101,8 @@ def _refresh(paths: Paths, wait: Optional[float] = None, config: Optional[Path] 
 def refresh(landing: Optional[Path] = LandingOpt, home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
             mapping: Optional[Path] = MappingOpt,
             wait: Optional[float] = typer.Option(None, "--wait", help="seconds to wait for a refresh of the same home "
-                                                 "that is running (default: schedule.lock_wait_seconds)")) -> None:
+                                                 "that is running (default: schedule.lock_wait_seconds)"),
+            engine: Optional[str] = EngineOpt) -> None:
     """Run the full refresh as the Dagster job icp_refresh; exit 1 on failure."""
     config = _config_file(config)
     paths = Paths.resolve(home, landing)
@@ -99,7 +110,7 @@ def refresh(landing: Optional[Path] = LandingOpt, home: Optional[Path] = HomeOpt
         console.print(f"[red]landing folder {paths.landing} does not exist[/red] "
                       "(set --landing or ICP_LANDING_DIR, or create demo data with `icp demo`)")
         raise typer.Exit(1)
-    if not _refresh(paths, wait, config, mapping):
+    if not _refresh(paths, wait, config, mapping, _engine(engine)):
         raise typer.Exit(1)
 
 
@@ -220,13 +231,15 @@ def explain(account_id: str = typer.Argument(..., help="the account's id (crm/ac
 
 @app.command()
 def bench(home: Optional[Path] = HomeOpt,
-          sizes: str = typer.Option("100000,1000000", "--sizes", help="account counts to measure, comma-separated")) -> None:
+          sizes: str = typer.Option("100000,1000000", "--sizes", help="account counts to measure, comma-separated"),
+          engine: Optional[str] = EngineOpt) -> None:
     """Benchmark full refreshes against the floor of loading the landing files once (see README)."""
     from benchmarks.refresh import STAGES, run_bench
 
     paths = Paths.resolve(home)
-    report = run_bench(paths.home, [int(s) for s in sizes.split(",")], echo=lambda m: console.print(m, highlight=False))
-    table = Table(title="icp bench")
+    report = run_bench(paths.home, [int(s) for s in sizes.split(",")], echo=lambda m: console.print(m, highlight=False),
+                       engine=_engine(engine) or "duckdb")
+    table = Table(title=f"icp bench ({report['engine']})")
     for col in ("accounts", "landing MB", "floor s before/after", "refresh s", "x floor", "peak RSS MB", *STAGES,
                 "cpu probe s before/after"):
         table.add_column(col, justify="right")

@@ -12,6 +12,8 @@ from dagster_project.dbt_settings import DBT_PROJECT, dbt_vars
 from dagster_project.owners import OWNER
 from dagster_project.refresh_lock import RefreshLock
 from pipelines.paths import Paths
+from pipelines.spark import engine, exchanged, read_spark_tables, spark_environment
+from pipelines.warehouse import SCORING, warehouse
 
 # The manifest is parsed by `make setup` (`icp prepare`), and again by `dagster dev` on every load.
 DBT_PROJECT.prepare_if_dev()
@@ -38,33 +40,53 @@ class IcpDbtTranslator(DagsterDbtTranslator):
         return [OWNER]
 
 
-SCORING = "path:models/scoring"  # the scoring models run after the fit, which reads the features
+SCORING_MODELS = "path:models/scoring"  # the scoring models run after the fit, which reads the features
+# On Spark, the models the pipeline's own steps read afterwards, by asset key: their Spark table, and whether it is
+# copied into the scoring file (the published scoring tables) or read in place (a view of its Parquet files).
+SPARK_OUTPUTS = {
+    AssetKey(["marts", "account_features"]): ("marts.account_features", False),
+    AssetKey(["marts", "account_state_at_cutoff"]): ("marts.account_state_at_cutoff", False),
+    AssetKey(["intermediate", "int_reference_date"]): ("intermediate.int_reference_date", False),
+    **{AssetKey(["scoring", t]): (f"published.{t}", True) for t in ("account_scores", "icp_segments", "target_accounts")},
+}
 
 
 def _build(context: AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build` of the selected models (each with its data tests, as asset checks). dbt's unit tests check the
     models' SQL on fixed rows, not the night's data: as dbt recommends, they run in development and CI (`make
-    test`), not in production."""
+    test`), not in production. On Spark, the tables handed over are registered first (var `exchange`), and the
+    models the next steps read are made readable in the build database afterwards (pipelines/spark.py)."""
     paths = Paths.resolve()
+    on_spark = engine() == "spark"
+    variables = dbt_vars()
     os.environ.update(paths.dbt_env)  # profiles.yml reads this home's database files from the environment
+    if on_spark:
+        os.environ.update(spark_environment(paths))
+        variables["exchange"] = exchanged(paths)
     # dbt's log file at info level (one line per node): its debug level logs every SQL statement.
-    args = ["build", "--exclude-resource-type", "unit_test", "--log-level-file", "info", "--vars",
-            json.dumps(dbt_vars())]
+    args = ["build", "--target", engine(), "--exclude-resource-type", "unit_test", "--log-level-file", "info",
+            "--vars", json.dumps(variables)]
     yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
+    if on_spark:
+        built = [(relation, copy) for key, (relation, copy) in SPARK_OUTPUTS.items()
+                 if key in context.selected_asset_keys]
+        with warehouse(paths) as con:
+            read_spark_tables(con, paths, [relation for relation, copy in built if not copy])
+            read_spark_tables(con, paths, [relation for relation, copy in built if copy], into=SCORING)
 
 
 TRANSLATOR = IcpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
 @dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT, dagster_dbt_translator=TRANSLATOR,
-            exclude=SCORING)
+            exclude=SCORING_MODELS)
 def icp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, refresh_lock: RefreshLock):
     """The seed, the staging and intermediate models and the marts (account_features, account_state_at_cutoff)."""
     yield from _build(context, dbt)
 
 
 @dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT, dagster_dbt_translator=TRANSLATOR,
-            select=SCORING, name="icp_dbt_scoring")
+            select=SCORING_MODELS, name="icp_dbt_scoring")
 def icp_dbt_scoring(context: AssetExecutionContext, dbt: DbtCliResource, refresh_lock: RefreshLock):
     """The scoring models: every account scored with the fit's tables, its segment, status and the ranked target
     list (account_scores, icp_segments and target_accounts are published)."""

@@ -19,6 +19,7 @@ from dagster_project.refresh_lock import RefreshLock
 from pipelines.ingest import ORDER, EntityReport, Ingestor, LandingError, upstream
 from pipelines.mapping import MappingError, mapping_for
 from pipelines.paths import Paths
+from pipelines.spark import engine, hand_to_spark
 from pipelines.warehouse import warehouse
 from schemas.contract import Entity, landing_contract
 
@@ -101,6 +102,8 @@ def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
             except LandingError as exc:
                 failed[entity.name] = str(exc)
                 continue
+            if engine() == "spark":  # dbt's models read the kept rows there
+                hand_to_spark(con, paths, {f"raw.{entity.table}": f"raw.{entity.table}"})
             yield MaterializeResult(asset_key=raw_key(entity), metadata=_metadata(report))
     if failed:
         raise Failure(description="; ".join(failed.values()),

@@ -109,8 +109,9 @@ class _StepWatcher(threading.Thread):
 
 def run_refresh(paths: Paths, wait_seconds: float | None = None,
                 on_event: Callable[[str, str, float], None] | None = None, config: Path | None = None,
-                mapping: Path | None = None) -> RefreshOutcome:
-    """Run the full refresh once (with `config` as icp.yaml and `mapping` as the source mapping when given);
+                mapping: Path | None = None, engine: str | None = None) -> RefreshOutcome:
+    """Run the full refresh once (with `config` as icp.yaml, `mapping` as the source mapping and `engine` as the
+    engine when given);
     returns its outcome instead of raising on a pipeline failure. The job takes the home's refresh lock itself
     (dagster_project/refresh_lock.py), waiting `wait_seconds` for it (default: schedule.lock_wait_seconds). The
     process environment is left as it was."""
@@ -119,7 +120,7 @@ def run_refresh(paths: Paths, wait_seconds: float | None = None,
     log_dir = paths.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     lock = {} if wait_seconds is None else {"refresh_lock": {"config": {"wait_seconds": wait_seconds}}}
-    with paths.exported(config, mapping):
+    with paths.exported(config, mapping, engine):
         return _execute(paths, str(uuid.uuid4()), started, log_dir / "last-refresh.log", on_event,
                         {**QUIET, "resources": lock})
 

@@ -11,8 +11,9 @@ from pipelines.config import load_config
 from pipelines.icp.evaluation import evaluate_icp
 from pipelines.icp.model import fit_icp
 from pipelines.paths import Paths
-from pipelines.publish import live_publication, previous_publication, start_scoring_file
-from pipelines.warehouse import warehouse
+from pipelines.publish import HISTORY, live_publication, previous_publication, start_scoring_file
+from pipelines.spark import engine, hand_to_spark
+from pipelines.warehouse import SCORING, warehouse
 
 FEATURES_KEY = AssetKey(["marts", "account_features"])
 STATE_AT_CUTOFF_KEY = AssetKey(["marts", "account_state_at_cutoff"])
@@ -85,6 +86,9 @@ def icp_fit(context: AssetExecutionContext, refresh_lock: RefreshLock):
     start_scoring_file(paths)
     with warehouse(paths) as con:
         result = fit_icp(con, load_config(), datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
+        if engine() == "spark":  # dbt's scoring models read them there
+            hand_to_spark(con, paths, {**{f"fit.{t}": f"fit.{t}" for t in FIT_TABLES},
+                                       f"carried.{HISTORY}": f"{SCORING}.main.{HISTORY}"})
     for message in result.warnings:
         context.log.warning(message)
     if result.n_fit_accounts < result.n_outcomes:

@@ -169,8 +169,20 @@ class Alerts(_Strict):
         return v
 
 
+ENGINES = ("duckdb", "spark")
+
+
+class Spark(_Strict):
+    """Spark, when it is the engine: its master and any other Spark configuration (pipelines/spark.py)."""
+
+    master: str = Field("local[*]", description="local[*], spark://host:7077, yarn, ... (ICP_SPARK_MASTER wins)")
+    conf: dict[str, str] = {}
+
+
 class Config(_Strict):
     """The whole of icp.yaml."""
+
+    engine: str = Field("duckdb", description="duckdb or spark (`--engine` and ICP_ENGINE win)")
 
     value_weights: ValueWeights = ValueWeights()
     labels: Labels = Labels()
@@ -180,6 +192,14 @@ class Config(_Strict):
     exclude: Exclusions = Exclusions()
     schedule: Schedule = Schedule()
     alerts: Alerts = Alerts()
+    spark: Spark = Spark()
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, v: str) -> str:
+        if v not in ENGINES:
+            raise ValueError(f"unknown engine {v!r}; choose one of {', '.join(ENGINES)}")
+        return v
 
 
 class ConfigError(ValueError):

@@ -70,15 +70,18 @@ class Paths:
         return self.home / "refresh.lock"
 
     @contextmanager
-    def exported(self, config: Path | None = None, mapping: Path | None = None) -> Iterator[None]:
-        """These paths (and a config and a mapping file) in the environment while the block runs, so that
-        Dagster code and dbt see the same home; the environment is restored afterwards."""
+    def exported(self, config: Path | None = None, mapping: Path | None = None,
+                 engine: str | None = None) -> Iterator[None]:
+        """These paths (and a config, a mapping file and the engine) in the environment while the block runs, so
+        that Dagster code and dbt see the same home; the environment is restored afterwards."""
         values = {"ICP_HOME": self.home, "ICP_LANDING_DIR": self.landing, "DAGSTER_HOME": self.dagster_home,
                   **self.dbt_env}
         if config is not None:
             values["ICP_CONFIG"] = Path(config).resolve()
         if mapping is not None:
             values["ICP_MAPPING"] = Path(mapping).resolve()
+        if engine is not None:
+            values["ICP_ENGINE"] = engine
         saved = {k: os.environ.get(k) for k in values}
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         os.environ.update({k: str(v) for k, v in values.items()})

@@ -15,7 +15,8 @@ DEMO_ACCOUNTS = 4000
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's own ICP_HOME or config."""
-    for var in ("ICP_HOME", "ICP_LANDING_DIR", "ICP_CONFIG", "ICP_WAREHOUSE", "ICP_SCORING_DB"):
+    for var in ("ICP_HOME", "ICP_LANDING_DIR", "ICP_CONFIG", "ICP_WAREHOUSE", "ICP_SCORING_DB", "ICP_ENGINE",
+                "ICP_SPARK_MASTER"):
         monkeypatch.delenv(var, raising=False)
 
 

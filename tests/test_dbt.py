@@ -59,7 +59,8 @@ def test_dbt_unit_tests_pass(refreshed_home: Paths, tmp_path: Path) -> None:
     snapshot at the backtest's cutoff knows."""
     done = _dbt(refreshed_home, tmp_path / "target", "test", "--select", "test_type:unit")
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "PASS=6" in done.stdout
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    assert sorted(r["status"] for r in results if r["unique_id"].startswith("unit_test.")) == ["pass"] * 6
 
 
 def test_dbt_models_are_assets_and_tests_are_checks() -> None:

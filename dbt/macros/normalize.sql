@@ -9,7 +9,7 @@
 
 {#- Fractional months between two timestamps (average month length), portable across warehouses. -#}
 {% macro months_between(start_column, end_column) -%}
-    ({{ dbt.datediff(start_column, end_column, 'day') }} / 30.4375)
+    ({{ dbt.datediff(start_column, end_column, 'day') }} / cast(30.4375 as double))
 {%- endmacro %}
 
 {#- Division that yields null instead of an error when the denominator is 0 or null. -#}

@@ -1,5 +1,5 @@
 {#- Scoring with the fitted model (schema `fit`): its tables are read when the scoring models run, and the models'
-    SQL is written from them. Engine-specific functions go through adapter.dispatch (default: DuckDB). -#}
+    SQL is written from them. Engine-specific functions go through adapter.dispatch (default: DuckDB; spark__: Spark SQL). -#}
 
 {% macro icp_fit_rows(relation, order_by) -%}
     {%- if execute -%}
@@ -44,6 +44,7 @@
 
 {% macro icp_string(value) -%}{{ return(adapter.dispatch('icp_string')(value)) }}{%- endmacro %}
 {% macro default__icp_string(value) -%}'{{ value | replace("'", "''") }}'{%- endmacro %}
+{% macro spark__icp_string(value) -%}'{{ value | replace('\\', '\\\\') | replace("'", "\\'") }}'{%- endmacro %}
 
 {#- Text values, lower-cased, as a comma-separated list of literals. -#}
 {% macro icp_strings(values) -%}
@@ -57,8 +58,12 @@
 {% macro default__icp_tokens(column) -%}
     list_transform(string_split(lower(coalesce({{ column }}, '')), ';'), x -> trim(x))
 {%- endmacro %}
+{% macro spark__icp_tokens(column) -%}
+    transform(split(lower(coalesce({{ column }}, '')), ';'), x -> trim(x))
+{%- endmacro %}
 {% macro icp_has_token(tokens, token) -%}{{ return(adapter.dispatch('icp_has_token')(tokens, token)) }}{%- endmacro %}
 {% macro default__icp_has_token(tokens, token) -%}list_contains({{ tokens }}, {{ icp_string(token) }}){%- endmacro %}
+{% macro spark__icp_has_token(tokens, token) -%}array_contains({{ tokens }}, {{ icp_string(token) }}){%- endmacro %}
 
 {#- A level's test (pipelines/icp/attributes.py: Level) as a condition. -#}
 {% macro icp_level_test(level) -%}
@@ -118,14 +123,23 @@
 {% macro default__icp_top_contributions(items, n) -%}
     list_slice(list_sort([{% for size, group, text, points in items %}{'k': -abs({{ size }}), 'g': {{ group }}, 't': {{ text }}, 'p': {{ points }}}{{ ', ' if not loop.last }}{% endfor %}]), 1, {{ n }})
 {%- endmacro %}
+{% macro spark__icp_top_contributions(items, n) -%}
+    slice(array_sort(array({% for size, group, text, points in items %}named_struct('k', -abs({{ size }}), 'g', {{ group }}, 't', {{ text }}, 'p', {{ points }}){{ ', ' if not loop.last }}{% endfor %})), 1, {{ n }})
+{%- endmacro %}
 {#- The texts of the contributions (the NULL ones left out) joined by '; ', NULL when none; and their points' sum. -#}
 {% macro icp_contribution_texts(top) -%}{{ return(adapter.dispatch('icp_contribution_texts')(top)) }}{%- endmacro %}
 {% macro default__icp_contribution_texts(top) -%}
     nullif(array_to_string(list_filter(list_transform({{ top }}, x -> x.t), x -> x is not null), '; '), '')
 {%- endmacro %}
+{% macro spark__icp_contribution_texts(top) -%}
+    nullif(array_join(filter(transform({{ top }}, x -> x.t), x -> x is not null), '; '), '')
+{%- endmacro %}
 {% macro icp_contribution_points(top) -%}{{ return(adapter.dispatch('icp_contribution_points')(top)) }}{%- endmacro %}
 {% macro default__icp_contribution_points(top) -%}
     cast(coalesce(list_sum(list_transform({{ top }}, x -> x.p)), 0) as integer)
+{%- endmacro %}
+{% macro spark__icp_contribution_points(top) -%}
+    cast(aggregate({{ top }}, 0, (total, x) -> total + coalesce(x.p, 0)) as integer)
 {%- endmacro %}
 {#- Round as numpy does (the scaled value to the nearest integer, ties to even): the fit's Python and the engine
     then agree on every score. -#}
@@ -133,9 +147,13 @@
 {% macro default__icp_round(value, digits) -%}
     round_even(({{ value }}) * {{ 10 ** digits }}, 0) / {{ 10 ** digits }}
 {%- endmacro %}
+{% macro spark__icp_round(value, digits) -%}
+    bround(({{ value }}) * {{ 10 ** digits }}, 0) / {{ 10 ** digits }}
+{%- endmacro %}
 
 {% macro icp_signed(value) -%}{{ return(adapter.dispatch('icp_signed')(value)) }}{%- endmacro %}
 {% macro default__icp_signed(value) -%}printf('%+d', {{ value }}){%- endmacro %}
+{% macro spark__icp_signed(value) -%}format_string('%+d', {{ value }}){%- endmacro %}
 
 {#- Keep the rows of a published table in the order it was written (BI tools show them so); DuckDB only. -#}
 {% macro icp_keep_order(keep) -%}{{ return(adapter.dispatch('icp_keep_order')(keep)) }}{%- endmacro %}

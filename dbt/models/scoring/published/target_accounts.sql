@@ -7,7 +7,7 @@
 with ranks as (
     select
         account_id,
-        row_number() over (order by priority_score desc, fit_score desc, account_id) as rank
+        cast(row_number() over (order by priority_score desc, fit_score desc, account_id) as bigint) as rank
     from {{ ref('account_scores') }}
     where (lifecycle = 'prospect' or (lifecycle = 'churned' and {{ 'true' if var('winback') else 'false' }}))
       and score_status <> 'disqualified'
@@ -24,6 +24,10 @@ last_refresh as (
     from {{ source('carried', 'target_accounts_history') }}
     order by scored_at desc, refresh_id desc
     limit 1
+),
+
+has_previous as (
+    select count(*) > 0 as has_previous from last_refresh
 ),
 
 previous as (
@@ -58,8 +62,9 @@ select
     f.domain,
     c.fit_probability,
     p.rank as previous_rank,
-    p.account_id is null and exists (select 1 from last_refresh) as is_new
+    p.account_id is null and h.has_previous as is_new
 from candidates as c
+cross join has_previous as h
 inner join {{ ref('account_features') }} as f on f.account_id = c.account_id
 inner join {{ ref('icp_segments') }} as g on g.segment_id = c.segment_id
 left join previous as p on p.account_id = c.account_id
