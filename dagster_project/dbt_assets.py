@@ -11,6 +11,9 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_project.dbt_settings import DBT_PROJECT, dbt_vars
 from dagster_project.owners import OWNER
 from dagster_project.refresh_lock import RefreshLock
+from dagster_project.scoring_assets import SCORED_TABLES
+from pipelines.icp.attributes import FEATURES
+from pipelines.icp.inputs import REFERENCE_DATES, STATE_AT_CUTOFF
 from pipelines.paths import Paths
 from pipelines.spark import engine, exchanged, read_spark_tables, spark_environment
 from pipelines.warehouse import SCORING, warehouse
@@ -41,14 +44,10 @@ class IcpDbtTranslator(DagsterDbtTranslator):
 
 
 SCORING_MODELS = "path:models/scoring"  # the scoring models run after the fit, which reads the features
-# On Spark, the models the pipeline's own steps read afterwards, by asset key: their Spark table, and whether it is
-# copied into the scoring file (the published scoring tables) or read in place (a view of its Parquet files).
-SPARK_OUTPUTS = {
-    AssetKey(["marts", "account_features"]): ("marts.account_features", False),
-    AssetKey(["marts", "account_state_at_cutoff"]): ("marts.account_state_at_cutoff", False),
-    AssetKey(["intermediate", "int_reference_date"]): ("intermediate.int_reference_date", False),
-    **{AssetKey(["scoring", t]): (f"published.{t}", True) for t in ("account_scores", "icp_segments", "target_accounts")},
-}
+# On Spark, what the pipeline's own steps read of dbt's models afterwards: the features, read in place (views of
+# their Parquet files), and the published scoring models (SCORED_TABLES), copied into the scoring file that
+# publications start from.
+SPARK_READ = [FEATURES, STATE_AT_CUTOFF, REFERENCE_DATES]
 
 
 def _build(context: AssetExecutionContext, dbt: DbtCliResource):
@@ -57,22 +56,23 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource):
     test`), not in production. On Spark, the tables handed over are registered first (var `exchange`), and the
     models the next steps read are made readable in the build database afterwards (pipelines/spark.py)."""
     paths = Paths.resolve()
-    on_spark = engine() == "spark"
+    target = engine()  # profiles.yml has an output per engine
+    on_spark = target == "spark"
     variables = dbt_vars()
     os.environ.update(paths.dbt_env)  # profiles.yml reads this home's database files from the environment
     if on_spark:
         os.environ.update(spark_environment(paths))
         variables["exchange"] = exchanged(paths)
     # dbt's log file at info level (one line per node): its debug level logs every SQL statement.
-    args = ["build", "--target", engine(), "--exclude-resource-type", "unit_test", "--log-level-file", "info",
+    args = ["build", "--target", target, "--exclude-resource-type", "unit_test", "--log-level-file", "info",
             "--vars", json.dumps(variables)]
     yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
     if on_spark:
-        built = [(relation, copy) for key, (relation, copy) in SPARK_OUTPUTS.items()
-                 if key in context.selected_asset_keys]
+        built = context.selected_asset_keys
         with warehouse(paths) as con:
-            read_spark_tables(con, paths, [relation for relation, copy in built if not copy])
-            read_spark_tables(con, paths, [relation for relation, copy in built if copy], into=SCORING)
+            read_spark_tables(con, paths, [r for r in SPARK_READ if AssetKey(r.split(".")) in built])
+            read_spark_tables(con, paths, [f"published.{t}" for t in SCORED_TABLES
+                                           if AssetKey(["scoring", t]) in built], into=SCORING)
 
 
 TRANSLATOR = IcpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))

@@ -20,7 +20,7 @@ from pipelines.paths import Paths
 from pipelines.sql import ident, q
 
 # Spark logs errors only: dbt reports each model, and Spark's warnings (e.g. that its Parquet tables are not Hive's
-# format) would bury them.
+# format) would bury them; the metastore's "already exists" errors of `create database if not exists` are not.
 LOG_CONFIG = """rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
 appender.console.type = Console
@@ -28,6 +28,8 @@ appender.console.name = console
 appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+logger.metastore.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.metastore.level = fatal
 """
 DRIVER_SHARE = 1 / 4  # Spark's driver (in local mode, the whole of Spark) takes this share of the machine's memory
 
@@ -71,6 +73,7 @@ def spark_conf(paths: Paths) -> dict[str, str]:
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.shuffle.partitions": str(max(2 * (os.cpu_count() or 1), 4)),
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         **cfg.conf,
     }
     if os.environ.get("ICP_SPARK_MASTER"):
