@@ -6,6 +6,7 @@ typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -177,6 +178,16 @@ class Spark(_Strict):
 
     master: str = Field("local[*]", description="local[*], spark://host:7077, yarn, ... (ICP_SPARK_MASTER wins)")
     conf: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_line_settings(self) -> "Spark":
+        """Each setting is one line of spark-defaults.conf: a `spark.` key, a value without line breaks."""
+        for key, value in [("master", self.master), *self.conf.items()]:
+            if key != "master" and not re.fullmatch(r"spark\.[A-Za-z0-9_.\-]+", key):
+                raise ValueError(f"conf key {key!r} is not a Spark setting (spark.<name>)")
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"{key}: a line break in the value")
+        return self
 
 
 class Config(_Strict):
