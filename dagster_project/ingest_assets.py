@@ -91,6 +91,7 @@ def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
     except MappingError as exc:
         raise Failure(description=str(exc), metadata={"landing": str(paths.landing)}) from exc
     failed: dict[str, str] = {}
+    on_spark = engine() == "spark"
     # Uncompressed: dbt reads the raw tables once per refresh; compressing them cost a quarter of the load.
     with warehouse(paths, compress=False) as con:
         ingestor = Ingestor(con, paths.landing, context.run_id, mapping)
@@ -102,7 +103,7 @@ def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
             except LandingError as exc:
                 failed[entity.name] = str(exc)
                 continue
-            if engine() == "spark":  # dbt's models read the kept rows there
+            if on_spark:  # dbt's models read the kept rows there
                 hand_to_spark(con, paths, {f"raw.{entity.table}": f"raw.{entity.table}"})
             yield MaterializeResult(asset_key=raw_key(entity), metadata=_metadata(report))
     if failed:

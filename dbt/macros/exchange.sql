@@ -13,8 +13,7 @@
         {%- for relation, folder in var('exchange', {}).items() if relation in read -%}
             {%- do run_query('create database if not exists ' ~ relation.split('.')[0]) -%}
             {%- do run_query('drop table if exists ' ~ relation) -%}
-            {%- do run_query('create table ' ~ relation ~ ' using parquet location '
-                             ~ "'" ~ folder | replace('\\', '\\\\') | replace("'", "\\'") ~ "'") -%}
+            {%- do run_query('create table ' ~ relation ~ ' using parquet location ' ~ icp_string(folder)) -%}
         {%- endfor -%}
     {%- endif -%}
 {% endmacro %}
