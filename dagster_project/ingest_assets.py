@@ -1,5 +1,5 @@
-"""The ingest: one Dagster asset per landing entity, all materialized in one step. DuckDB reads the files, applies
-the contract, quarantines problems."""
+"""The ingest: one Dagster asset per landing entity, all materialized in one step. The refresh's engine (DuckDB, or
+Spark) reads the files, applies the contract, quarantines problems."""
 
 from datetime import timedelta
 
@@ -16,10 +16,11 @@ from dagster import (
 
 from dagster_project.owners import OWNER
 from dagster_project.refresh_lock import RefreshLock
-from pipelines.ingest import ORDER, EntityReport, Ingestor, LandingError, upstream
+from pipelines.ingest import ORDER, EntityReport, LandingError, upstream
 from pipelines.mapping import MappingError, mapping_for
 from pipelines.paths import Paths
-from pipelines.spark import engine, hand_to_spark
+from pipelines.spark import engine
+from pipelines.spark_ingest import ingestor_for
 from pipelines.warehouse import warehouse
 from schemas.contract import Entity, landing_contract
 
@@ -49,9 +50,9 @@ def _spec(entity: Entity) -> AssetSpec:
         owners=[OWNER],
         # Refreshed nightly: late after a day without a refresh, failing after two.
         freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)),
-        description=(f"Landing entity {entity.name} ({'required' if entity.required else 'optional'}), read by DuckDB "
-                     f"from <landing>/{entity.name}.* and checked against the landing contract; every row lands with "
-                     f"its verdict in raw.{entity.table}__landed, good rows in the view raw.{entity.table}, "
+        description=(f"Landing entity {entity.name} ({'required' if entity.required else 'optional'}), read by the "
+                     f"refresh's engine from <landing>/{entity.name}.* and checked against the landing contract; "
+                     f"every row lands with its verdict in raw.{entity.table}__landed, good rows in the view raw.{entity.table}, "
                      f"problems in raw.quarantine."),
     )
 
@@ -91,10 +92,9 @@ def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
     except MappingError as exc:
         raise Failure(description=str(exc), metadata={"landing": str(paths.landing)}) from exc
     failed: dict[str, str] = {}
-    on_spark = engine() == "spark"
     # Uncompressed: dbt reads the raw tables once per refresh; compressing them cost a quarter of the load.
-    with warehouse(paths, compress=False) as con:
-        ingestor = Ingestor(con, paths.landing, context.run_id, mapping)
+    with warehouse(paths, compress=False) as con, \
+            ingestor_for(con, paths, context.run_id, mapping, engine()) as ingestor:
         for entity in ENTITIES:
             if raw_key(entity) not in context.selected_asset_keys or any(u in failed for u in upstream(entity)):
                 continue
@@ -103,8 +103,6 @@ def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
             except LandingError as exc:
                 failed[entity.name] = str(exc)
                 continue
-            if on_spark:  # dbt's models read the kept rows there
-                hand_to_spark(con, paths, {f"raw.{entity.table}": f"raw.{entity.table}"})
             yield MaterializeResult(asset_key=raw_key(entity), metadata=_metadata(report))
     if failed:
         raise Failure(description="; ".join(failed.values()),

@@ -21,7 +21,8 @@ def parse(col: Column, v: str) -> str:
     if col.type == "string":
         return f"lower({v})" if col.allowed else v
     if col.type == "integer":  # whole numbers, also written as 12.0
-        return f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+(\\.0*)?') THEN TRY_CAST({v} AS BIGINT) END"
+        return (f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+(\\.0*)?') "
+                f"THEN TRY_CAST(split_part({v}, '.', 1) AS BIGINT) END")
     if col.type == "decimal":
         return f"CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END"
     if col.type == "boolean":
@@ -47,8 +48,9 @@ def problem(col: Column, v: str, p: str) -> str:
     cases = []
     if col.required:
         cases.append((f"{v} IS NULL", "missing", q(f"{col.name} is missing")))
-    if col.type != "string":
-        cases.append((f"{v} IS NOT NULL AND {p} IS NULL", "type",
+    if col.type != "string":  # an infinite date or time (DuckDB reads 'infinity') has no year: not a date either
+        null = f"year({p}) IS NULL" if col.type in ("date", "timestamp") else f"{p} IS NULL"
+        cases.append((f"{v} IS NOT NULL AND {null}", "type",
                       f"{q(col.name + ' ')} || {q(chr(39))} || {shown} || {q(chr(39) + ' is not ' + TYPE_WORDS[col.type])}"))
     if col.type in ("date", "timestamp"):
         cases.append((f"year({p}) NOT BETWEEN {YEARS[0]} AND {YEARS[1]}", "range",
@@ -71,14 +73,14 @@ def problem(col: Column, v: str, p: str) -> str:
 
 
 def kept(entity: Entity) -> str:
-    """SQL: `checked` with every optional value that has a problem nulled in its p_<col>, so that nothing computed
-    after this step (rules, amounts in USD, anything dbt derives) sees a value the contract nulls."""
-    nullable = [c for c in entity.columns if not c.required and can_fail(c)]
-    if not nullable:
-        return "SELECT * FROM checked"
-    nulled = ", ".join(f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {ident('p_' + c.name)} END "
-                       f"AS {ident('p_' + c.name)}" for c in nullable)
-    return f"SELECT * REPLACE ({nulled}) FROM checked"
+    """SQL: `checked` with each value as kept in p_<col>: its parse (__parsed_<col>), NULL for an optional value with
+    a problem, so that nothing computed after this step (rules, amounts in USD, anything dbt derives) sees a value
+    the contract nulls."""
+    values = ", ".join(
+        f"CASE WHEN {ident('e_' + c.name)} IS NULL THEN {ident('__parsed_' + c.name)} END AS {ident('p_' + c.name)}"
+        if not c.required and can_fail(c) else f"{ident('__parsed_' + c.name)} AS {ident('p_' + c.name)}"
+        for c in entity.columns)
+    return f"SELECT *, {values} FROM checked"
 
 
 def raw_values(entity: Entity) -> list[str]:
@@ -121,9 +123,9 @@ def raw_json(entity: Entity, prefix: str = "") -> str:
 
 
 def checked(entity: Entity) -> str:
-    """SQL: `land` with every column parsed once (p_<col>) and its problem (e_<col>: rule, reason), if any."""
-    parsed = ", ".join(f"{parse(c, ident(c.name))} AS {ident('p_' + c.name)}" for c in entity.columns)
-    problems = ", ".join(f"{problem(c, ident(c.name), ident('p_' + c.name))} AS {ident('e_' + c.name)}"
+    """SQL: `land` with every column parsed once (__parsed_<col>) and its problem (e_<col>: rule, reason), if any."""
+    parsed = ", ".join(f"{parse(c, ident(c.name))} AS {ident('__parsed_' + c.name)}" for c in entity.columns)
+    problems = ", ".join(f"{problem(c, ident(c.name), ident('__parsed_' + c.name))} AS {ident('e_' + c.name)}"
                          for c in entity.columns)
     return f"SELECT *, {problems} FROM (SELECT *, {parsed} FROM land)"
 
@@ -173,3 +175,29 @@ def cross_rules(entity: Entity, files: list[str]) -> str:
             f"'rule': 'unknown_account', 'reason': {q(ref.name + ' ')} || {q(chr(39))} || {v} || "
             f"{q(chr(39) + ' is not in ' + ref.references)}}} END")
     return f"coalesce({', '.join(rules)})"
+
+
+def judged(entity: Entity, rate: str, files: list[str] | None = None) -> str:
+    """SQL: every row of `land`, parsed and checked, in its raw.<table> columns, with the first reason it is
+    rejected in `__rejected`, the problems of the values it keeps nulled in `__nulled`, and, on rows with either,
+    the record as landed in `__raw_record`. `rate` is a row's rate to USD (NULL when its currency has none).
+
+    The reasons are the row's own (exclusion, match, columns, currency); with `files` (in file order) also the
+    rules across rows, which then come before a missing rate: `land` has each row's key windows (`__dup_rank`,
+    `__first_row`, `__winner_order`) and its known account (`__known`)."""
+    crossed, rejected, nulled_kept = "", "__rejected", "__nulled"
+    noted = "__rejected IS NOT NULL OR __nulled IS NOT NULL"
+    if files is not None:
+        crossed = (f", CASE WHEN __rejected IS NULL OR __rejected.rule = 'no_fx_rate' "
+                   f"THEN {cross_rules(entity, files)} END AS __cross")
+        rejected, nulled_kept = "coalesce(__cross, __rejected)", "CASE WHEN __cross IS NULL THEN __nulled END"
+        noted += " OR __cross IS NOT NULL"
+    return f"""
+        WITH checked AS ({checked(entity)}),
+        kept AS ({kept(entity)}),
+        judged AS (SELECT *, {row_rules(entity)} AS __rejected FROM (SELECT *, {rate} AS __rate FROM kept)),
+        noted AS (SELECT *, {nulled(entity)} AS __nulled{crossed} FROM judged)
+        SELECT {', '.join(raw_values(entity))}, __row AS _row_number, __file_order,
+               {rejected} AS __rejected, {nulled_kept} AS __nulled,
+               CASE WHEN {noted} THEN {raw_json(entity)} END AS __raw_record
+        FROM noted"""

@@ -24,6 +24,7 @@ from pipelines import contract_rules as rules
 from pipelines.contract_rules import AMOUNT_COLUMNS, PROBLEM
 from pipelines.landing_files import COUNTED_ROW, LandingError, entity_files, first_line, text_reader, text_value
 from pipelines.sql import ident, q
+from pipelines.warehouse import drop_relation
 from schemas.contract import SQL_TYPES, Entity, landing_contract
 
 # Ingest order: reference data and accounts first, since other entities are checked against them.
@@ -185,31 +186,22 @@ class Ingestor:
     def _native_select(self, entity: Entity, rel: str, order: int, reader: str, row_number: str,
                        header: list[str]) -> str:
         """The rows of a file in the contract's own shape (column names in any case), as `land` has them."""
-        by_name: dict[str, str] = {}
-        for h in header:
-            by_name.setdefault(h.strip().lower(), h)
-        missing = [c for c in entity.required_columns if c not in by_name]
-        if missing:
-            raise LandingError(
-                f"{entity.name}: file {rel} lacks required column(s) {', '.join(missing)}; "
-                f"it has {', '.join(header)}; the contract expects {', '.join(c.name for c in entity.columns)} "
-                f"(required: {', '.join(entity.required_columns)})")
-        values = ", ".join(
-            f"{text_value(ident(by_name[c.name])) if c.name in by_name else 'CAST(NULL AS VARCHAR)'} AS {ident(c.name)}"
-            for c in entity.columns)
+        values = ", ".join(f"{text_value(ident(h)) if h else 'CAST(NULL AS VARCHAR)'} AS {ident(c)}"
+                           for c, h in native_columns(entity, rel, header).items())
         return (f"SELECT {q(rel)} AS __file, {order} AS __file_order, {row_number} AS __row, {values}, "
                 f"CAST(NULL AS VARCHAR) AS __match, CAST(NULL AS VARCHAR) AS __match_reason, "
                 f"CAST(NULL AS VARCHAR) AS __excluded FROM {reader}")
 
     # -- row rules -----------------------------------------------------------------------------------
     def _judge(self, entity: Entity, files: list[str], numbered: str) -> str:
-        """Write `raw.<table>__landed` (see _judged), reject the rows that break a rule across rows (see
+        """Write `raw.<table>__landed` (see contract_rules.judged), reject the rows that break a rule across rows (see
         _cross_rows) and make `raw.<table>` the view of its kept rows. Returns the SQL of a landed row's number in
         its file: CSV and JSON Lines rows in the contract's layout are numbered by their position, since they are
         written in file order (`land` is read by one SELECT without joins, which keeps the order)."""
         table = landed(entity)
+        drop_relation(self.con, "raw", f"{entity.table}__landed")  # a view of Spark's rows, when it ran on Spark
         try:
-            self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {self._judged(entity)}")
+            self.con.execute(f"CREATE TABLE {table} AS {rules.judged(entity, self._fx_rate(entity))}")
         except duckdb.InvalidInputException as exc:  # a file in the contract's layout is read here
             raise LandingError(f"{entity.name}: file {' or '.join(files)} cannot be read: "
                                f"{first_line(exc)}") from exc
@@ -219,21 +211,6 @@ class Ingestor:
         self._cross_rows(entity, files, numbered, numbers)
         self._raw_view(entity, files, numbers)
         return numbers
-
-    def _judged(self, entity: Entity) -> str:
-        """SQL: every row of `land`, parsed and checked, in its raw.<table> columns, with the first reason of its
-        own that it is rejected (exclusion, match, columns or currency) in `__rejected`, the problems of the values
-        it keeps nulled in `__nulled`, and, on rows with either, the record as landed in `__raw_record`."""
-        return f"""
-            WITH checked AS ({rules.checked(entity)}),
-            kept AS ({rules.kept(entity)}),
-            judged AS (SELECT *, {rules.row_rules(entity)} AS __rejected
-                       FROM (SELECT *, {self._fx_rate(entity)} AS __rate FROM kept)),
-            noted AS (SELECT *, {rules.nulled(entity)} AS __nulled FROM judged)
-            SELECT {', '.join(rules.raw_values(entity))}, __row AS _row_number, __file_order,
-                   __rejected, __nulled,
-                   CASE WHEN __rejected IS NOT NULL OR __nulled IS NOT NULL THEN {rules.raw_json(entity)} END AS __raw_record
-            FROM noted"""
 
     def _fx_rate(self, entity: Entity) -> str:
         """SQL: a checked row's rate to USD, NULL when its currency has none (USD is 1). The rates, one per
@@ -366,6 +343,21 @@ class Ingestor:
                          f"_row_number BIGINT, __file_order INTEGER, __rejected {PROBLEM}, __nulled {PROBLEM}[], "
                          f"__raw_record VARCHAR)")
         self._raw_view(entity, [], "_row_number")
+
+
+def native_columns(entity: Entity, rel: str, header: list[str]) -> dict[str, str | None]:
+    """Each contract column's column in the header of a file in the contract's own shape (names in any case), None
+    for an optional column it lacks; raises LandingError when it lacks a required one."""
+    by_name: dict[str, str] = {}
+    for h in header:
+        by_name.setdefault(h.strip().lower(), h)
+    missing = [c for c in entity.required_columns if c not in by_name]
+    if missing:
+        raise LandingError(
+            f"{entity.name}: file {rel} lacks required column(s) {', '.join(missing)}; "
+            f"it has {', '.join(header)}; the contract expects {', '.join(c.name for c in entity.columns)} "
+            f"(required: {', '.join(entity.required_columns)})")
+    return {c.name: by_name.get(c.name) for c in entity.columns}
 
 
 def upstream(entity: Entity) -> list[str]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import duckdb
 
@@ -18,6 +20,10 @@ from pipelines.config import ENGINES, ConfigError, load_config
 from pipelines.machine import memory_mb
 from pipelines.paths import Paths
 from pipelines.sql import ident, q
+from pipelines.warehouse import drop_relation
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 # Spark logs errors only: dbt reports each model, and Spark's warnings (e.g. that its Parquet tables are not Hive's
 # format) would bury them; the metastore's "already exists" errors of `create database if not exists` are not.
@@ -105,6 +111,21 @@ def spark_environment(paths: Paths) -> dict[str, str]:
     return {"SPARK_CONF_DIR": str(conf_dir)}
 
 
+@contextmanager
+def spark_session(paths: Paths) -> Iterator["SparkSession"]:
+    """A Spark session for the pipeline's own steps on Spark (the ingest), with the home's configuration; stopped
+    afterwards (dbt's models run in dbt's own session)."""
+    from pyspark.sql import SparkSession  # only the Spark engine starts Java
+
+    spark_environment(paths)  # Java is there
+    spark = SparkSession.builder.config(map=spark_conf(paths)).getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
 def hand_to_spark(con: duckdb.DuckDBPyConnection, paths: Paths, tables: dict[str, str]) -> None:
     """Write each DuckDB relation (the values) as a Parquet file where dbt registers it in Spark under its key,
     `schema.table`."""
@@ -122,7 +143,7 @@ def exchanged(paths: Paths) -> dict[str, str]:
     if not root.exists():
         return {}
     return {f"{folder.parent.name}.{folder.name}": str(folder)
-            for folder in sorted(root.glob("*/*")) if (folder / "data.parquet").exists()}
+            for folder in sorted(root.glob("*/*")) if any(folder.glob("*.parquet"))}
 
 
 def read_spark_tables(con: duckdb.DuckDBPyConnection, paths: Paths, relations: list[str],
@@ -137,15 +158,7 @@ def read_spark_tables(con: duckdb.DuckDBPyConnection, paths: Paths, relations: l
         source = f"read_parquet({q(str(folder / '*.parquet'))})"
         if into is None:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-            _drop(con, schema, table)  # a table of that name, when the home last ran on DuckDB
+            drop_relation(con, schema, table)  # a table of that name, when the home last ran on DuckDB
             con.execute(f"CREATE VIEW {ident(schema)}.{ident(table)} AS SELECT * FROM {source}")
         else:
             con.execute(f"CREATE OR REPLACE TABLE {ident(into)}.main.{ident(table)} AS SELECT * FROM {source}")
-
-
-def _drop(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
-    """Drop the build database's table or view `schema.table`, if there is one."""
-    found = con.execute("SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
-                        "AND table_schema = ? AND table_name = ?", [schema, table]).fetchone()
-    if found:
-        con.execute(f"DROP {'VIEW' if found[0] == 'VIEW' else 'TABLE'} {ident(schema)}.{ident(table)}")

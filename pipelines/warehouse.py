@@ -81,3 +81,12 @@ def to_pandas(table: "pa.Table", categories: Iterable[str] = (), arrow_strings: 
         table = table.set_column(i, name, pc.dictionary_encode(table.column(i)))
     strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
     return table.to_pandas(date_as_object=False, types_mapper=strings.get if arrow_strings else None)
+
+
+def drop_relation(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """Drop the build database's table or view `schema.table`, if there is one (a table where the other engine
+    makes a view, or the other way round)."""
+    found = con.execute("SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+                        "AND table_schema = ? AND table_name = ?", [schema, table]).fetchone()
+    if found:
+        con.execute(f"DROP {'VIEW' if found[0] == 'VIEW' else 'TABLE'} {ident(schema)}.{ident(table)}")
