@@ -15,7 +15,7 @@ from dagster_project.scoring_assets import SCORED_TABLES
 from pipelines.icp.attributes import FEATURES
 from pipelines.icp.inputs import REFERENCE_DATES, STATE_AT_CUTOFF
 from pipelines.paths import Paths
-from pipelines.spark import engine, exchanged, read_spark_tables, spark_environment
+from pipelines.spark import describe, engine, exchanged, read_spark_tables, spark_environment
 from pipelines.warehouse import SCORING, warehouse
 
 # The manifest is parsed by `make setup` (`icp prepare`), and again by `dagster dev` on every load.
@@ -70,7 +70,14 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource):
     if on_spark:
         built = context.selected_asset_keys
         with warehouse(paths) as con:
-            read_spark_tables(con, paths, [r for r in SPARK_READ if AssetKey(r.split(".")) in built])
+            read = [r for r in SPARK_READ if AssetKey(r.split(".")) in built]
+            read_spark_tables(con, paths, read)
+            nodes = json.loads(DBT_PROJECT.manifest_path.read_text())["nodes"]
+            for relation in read:  # the models' docs, which dbt-duckdb writes as DuckDB comments (persist_docs):
+                spec = context.assets_def.specs_by_key[AssetKey(relation.split("."))]  # published with them
+                node = nodes[spec.metadata["dagster_dbt/unique_id"]]
+                describe(con, relation, node["description"],
+                         {name: column["description"] for name, column in node["columns"].items()})
             read_spark_tables(con, paths, [f"published.{t}" for t in SCORED_TABLES
                                            if AssetKey(["scoring", t]) in built], into=SCORING)
 

@@ -1,5 +1,5 @@
 """The Dagster Definitions of the ICP engine (loaded by workspace.yaml, the CLI and the tests)."""
-from dagster import Definitions
+from dagster import Definitions, PipesSubprocessClient
 
 from dagster_project.automation import (landing_files_sensor, nightly_refresh, refresh_failure_alert,
                                         refresh_warning_alert)
@@ -19,5 +19,6 @@ defs = Definitions(
     schedules=[nightly_refresh],
     sensors=[landing_files_sensor, refresh_failure_alert, refresh_warning_alert],
     resources={"dbt": dbt_resource(),
-               "refresh_lock": RefreshLock()},
+               "refresh_lock": RefreshLock(),
+               "pipes_subprocess_client": PipesSubprocessClient()},
 )

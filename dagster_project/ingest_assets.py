@@ -1,7 +1,9 @@
 """The ingest: one Dagster asset per landing entity, all materialized in one step. The refresh's engine (DuckDB, or
 Spark) reads the files, applies the contract, quarantines problems."""
 
+import sys
 from datetime import timedelta
+from typing import Iterator
 
 from dagster import (
     AssetExecutionContext,
@@ -11,16 +13,16 @@ from dagster import (
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
+    PipesSubprocessClient,
     multi_asset,
 )
 
 from dagster_project.owners import OWNER
 from dagster_project.refresh_lock import RefreshLock
-from pipelines.ingest import ORDER, EntityReport, LandingError, upstream
-from pipelines.mapping import MappingError, mapping_for
+from pipelines.ingest import ORDER, EntityReport, Ingestor, ingest_entities, upstream
+from pipelines.mapping import Mapping, MappingError, mapping_for
 from pipelines.paths import Paths
-from pipelines.spark import engine
-from pipelines.spark_ingest import ingestor_for
+from pipelines.spark import engine, spark_environment
 from pipelines.warehouse import warehouse
 from schemas.contract import Entity, landing_contract
 
@@ -81,29 +83,38 @@ def _metadata(report: EntityReport) -> dict:
 ENTITIES = [landing_contract().entities[name] for name in ORDER]
 
 
+def _ingested(context: AssetExecutionContext, pipes: PipesSubprocessClient, paths: Paths, mapping: Mapping | None,
+              names: list[str]) -> Iterator[tuple[str, EntityReport | None, str]]:
+    """Each entity ingested (see pipelines.ingest.ingest_entities): by DuckDB on one connection, or by Spark in
+    a process of its own, started through Dagster Pipes (pipelines/spark_ingest.py)."""
+    if engine() == "spark":
+        spark_environment(paths)  # Java is there, or a clear error
+        command = [sys.executable, "-m", "pipelines.spark_ingest"]
+        for message in pipes.run(context=context, command=command, extras={"entities": names}).get_custom_messages():
+            yield message["entity"], message["report"] and EntityReport(**message["report"]), message["error"]
+        return
+    # Uncompressed: dbt reads the raw tables once per refresh; compressing them cost a quarter of the load.
+    with warehouse(paths, compress=False) as con:
+        yield from ingest_entities(Ingestor(con, paths.landing, context.run_id, mapping), names)
+
+
 @multi_asset(name="ingest", specs=[_spec(entity) for entity in ENTITIES], can_subset=True)
-def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock):
-    """Ingest the selected landing entities, in dependency order, on one connection (one step: a step per entity
-    would open the warehouse and start a Dagster step eight times). An entity that fails is reported after the others that do not
-    depend on it, so one run names every broken entity."""
+def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock, pipes_subprocess_client: PipesSubprocessClient):
+    """Ingest the selected landing entities, in dependency order, in one step (a step per entity would open the
+    warehouse and start a Dagster step eight times). An entity that fails is reported after the others that do
+    not depend on it, so one run names every broken entity."""
     paths = Paths.resolve()
     try:
         mapping = mapping_for(paths.landing)
     except MappingError as exc:
         raise Failure(description=str(exc), metadata={"landing": str(paths.landing)}) from exc
     failed: dict[str, str] = {}
-    # Uncompressed: dbt reads the raw tables once per refresh; compressing them cost a quarter of the load.
-    with warehouse(paths, compress=False) as con, \
-            ingestor_for(con, paths, context.run_id, mapping, engine()) as ingestor:
-        for entity in ENTITIES:
-            if raw_key(entity) not in context.selected_asset_keys or any(u in failed for u in upstream(entity)):
-                continue
-            try:
-                report = ingestor.ingest(entity.name)
-            except LandingError as exc:
-                failed[entity.name] = str(exc)
-                continue
-            yield MaterializeResult(asset_key=raw_key(entity), metadata=_metadata(report))
+    names = [entity.name for entity in ENTITIES if raw_key(entity) in context.selected_asset_keys]
+    for name, report, error in _ingested(context, pipes_subprocess_client, paths, mapping, names):
+        if report is None:
+            failed[name] = error
+            continue
+        yield MaterializeResult(asset_key=raw_key(landing_contract().entities[name]), metadata=_metadata(report))
     if failed:
         raise Failure(description="; ".join(failed.values()),
                       metadata={"entities": ", ".join(failed), "landing": str(paths.landing)})

@@ -69,6 +69,20 @@ def _failure(result) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _published(result) -> bool:
+    """Whether the run materialized the publication."""
+    return any(event.asset_key.to_user_string() == "serving/publication"
+               for event in result.get_asset_materialization_events())
+
+
+def _unpublished(result) -> str:
+    """Why a run that raised no error did not publish: Dagster skips the steps whose inputs were not materialized
+    (e.g. when a dbt model's events were lost), and a run of skipped steps still ends as a success."""
+    skipped = [event.step_key for event in result.all_events if event.event_type_value == "STEP_SKIPPED"]
+    return ("the run ended without publishing (the last publication stays as it was)"
+            + (f": steps skipped, their inputs not materialized: {', '.join(skipped)}" if skipped else ""))
+
+
 class _StepWatcher(threading.Thread):
     """Follows a running job's step events in the instance's event log, so progress shows while it runs."""
 
@@ -144,5 +158,8 @@ def _execute(paths: Paths, run_id: str, started: float, log_file: Path,
         warnings = [e.user_message for e in instance.all_logs(result.run_id)
                     if e.level == logging.WARNING and e.dagster_event is None]
     failed_step, error = (None, None) if result.success else _failure(result)
-    return RefreshOutcome(result.success, result.run_id, time.monotonic() - started, steps, failed_step, error,
+    success = result.success
+    if success and not _published(result):
+        success, failed_step, error = False, "serving/publication", _unpublished(result)
+    return RefreshOutcome(success, result.run_id, time.monotonic() - started, steps, failed_step, error,
                           str(log_file), warnings)

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import duckdb
 
@@ -365,6 +366,21 @@ def upstream(entity: Entity) -> list[str]:
     reference, reference/fx_rates for its amount."""
     references = list(dict.fromkeys(c.references for c in entity.columns if c.references))
     return references + (["reference/fx_rates"] if entity.name in AMOUNT_COLUMNS else [])
+
+
+def ingest_entities(ingestor: Ingestor, names: Iterable[str]) -> Iterator[tuple[str, EntityReport | None, str]]:
+    """Ingest the named entities in dependency order: (name, report, "") for each ingested, (name, None, why) for
+    each that broke the contract. An entity whose upstream broke is left out: one run names every broken entity
+    that does not depend on another."""
+    failed: set[str] = set()
+    for name in (n for n in ORDER if n in set(names)):
+        if any(u in failed for u in upstream(ingestor.contract.entities[name])):
+            continue
+        try:
+            yield name, ingestor.ingest(name), ""
+        except LandingError as exc:
+            failed.add(name)
+            yield name, None, str(exc)
 
 
 def ingest_all(con: duckdb.DuckDBPyConnection, landing: Path, refresh_id: str,

@@ -145,10 +145,13 @@ def _partial(paths: Paths, refresh_id: str) -> Path:
 
 def _copy_comments(con: duckdb.DuckDBPyConnection, source: tuple[str, str], target: str) -> None:
     """Give the table `target` the descriptions (DuckDB comments) of the table `source` (schema, name) of the build
-    database and of its columns, which dbt wrote from the model's docs."""
+    database and of its columns, which dbt wrote from the model's docs (on Spark, the pipeline: a view of Spark's
+    table, pipelines/spark.py's `describe`)."""
     schema, table = source
     found = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
-                        "AND schema_name = $schema AND table_name = $table", {"schema": schema, "table": table}
+                        "AND schema_name = $schema AND table_name = $table UNION ALL "
+                        "SELECT comment FROM duckdb_views() WHERE database_name = current_database() "
+                        "AND schema_name = $schema AND view_name = $table", {"schema": schema, "table": table}
                         ).fetchone()
     if found and found[0]:
         con.execute(f"COMMENT ON TABLE {target} IS {q(found[0])}")

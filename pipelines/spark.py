@@ -91,6 +91,18 @@ class SparkSetupError(RuntimeError):
     """Spark cannot start on this machine (no Java)."""
 
 
+def describe(con: duckdb.DuckDBPyConnection, relation: str, description: str | None,
+             columns: dict[str, str | None]) -> None:
+    """Give the build database's view `schema.table` of a Spark table its model's descriptions, as comments."""
+    schema, table = (ident(part) for part in relation.split("."))
+    if description:
+        con.execute(f"COMMENT ON VIEW {schema}.{table} IS {q(description)}")
+    existing = {r[0] for r in con.execute(f"DESCRIBE {schema}.{table}").fetchall()}
+    for column, text in columns.items():
+        if text and column in existing:
+            con.execute(f"COMMENT ON COLUMN {schema}.{table}.{ident(column)} IS {q(text)}")
+
+
 def _java_quoted(value: str) -> str:
     """A Java option's value in double quotes, as Spark's splitting of its Java options reads them."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,7 +1,8 @@
-"""Landing -> raw on Spark (`engine: spark`): Spark reads the landing files and judges every row by the landing
-contract's rules, the same SQL as on DuckDB (pipelines/contract_rules.py, rendered for Spark by
-pipelines/spark_sql.py). Every row lands with its verdict as `<home>/spark/ingest/<table>__landed/`, the kept
-rows where dbt's models read them on Spark (the hand-over folder `raw.<table>`, pipelines/spark.py).
+"""Landing -> raw on Spark (`engine: spark`), in a process of its own (`main`): Spark reads the landing files and
+judges every row by the landing contract's rules, the same SQL as on DuckDB (pipelines/contract_rules.py,
+rendered for Spark by pipelines/spark_sql.py). Every row lands with its verdict as
+`<home>/spark/ingest/<table>__landed/`, the kept rows where dbt's models read them on Spark (the hand-over folder
+`raw.<table>`, pipelines/spark.py).
 
 The build database keeps what the rest of the pipeline reads, as on DuckDB: `raw.<table>__landed` and
 `raw.<table>` as views of Spark's files (the mappings' account matching reads raw.crm_accounts and
@@ -12,10 +13,9 @@ judged on Spark; the mappings' SQL never runs on Spark.
 from __future__ import annotations
 
 import shutil
-from contextlib import contextmanager
+from dataclasses import asdict
 from functools import reduce
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 from pyspark.errors import PySparkException
@@ -24,30 +24,19 @@ from pyspark.sql import functions as F
 from py4j.protocol import Py4JJavaError
 
 from pipelines import contract_rules as rules
-from pipelines.ingest import EntityReport, Ingestor, landed, native_columns
+from pipelines.ingest import EntityReport, Ingestor, ingest_entities, landed, native_columns
 from pipelines.landing_files import LandingError, first_line, text_value
 from pipelines.mapped_sql import MappedEntity
-from pipelines.mapping import Mapping
+from pipelines.mapping import Mapping, mapping_for
 from pipelines.paths import Paths
 from pipelines.spark import exchange_dir, hand_to_spark, spark_dir, spark_session
 from pipelines.spark_sql import to_spark
 from pipelines.sql import ident, q
-from pipelines.warehouse import drop_relation
+from pipelines.warehouse import drop_relation, warehouse
 from schemas.contract import Entity
 
 LAND = "__land_text"  # the Spark view of an entity's landed text rows; `land` adds each row's key windows
 READ_ERRORS = (PySparkException, Py4JJavaError)
-
-
-@contextmanager
-def ingestor_for(con: duckdb.DuckDBPyConnection, paths: Paths, refresh_id: str, mapping: Mapping | None,
-                 engine: str) -> Iterator[Ingestor]:
-    """The ingestor of the refresh's engine: DuckDB's on the build database, or Spark's on a session of its own."""
-    if engine != "spark":
-        yield Ingestor(con, paths.landing, refresh_id, mapping)
-        return
-    with spark_session(paths) as spark:
-        yield SparkIngestor(con, paths.landing, refresh_id, mapping, spark, paths)
 
 
 class SparkIngestor(Ingestor):
@@ -157,3 +146,21 @@ class SparkIngestor(Ingestor):
         """An absent optional entity: empty tables, the kept rows handed to Spark."""
         super()._create_empty(entity)
         hand_to_spark(self.con, self.paths, {f"raw.{entity.table}": f"raw.{entity.table}"})
+
+
+def main() -> None:
+    """The ingest on Spark as a process of its own, started by the ingest asset through Dagster Pipes (extras:
+    the entities to ingest), so that Spark's Java process ends with the ingest instead of living on beside dbt's
+    for the rest of the run. Each entity's report, or why it broke the contract, is sent back as a message."""
+    from dagster_pipes import open_dagster_pipes
+
+    with open_dagster_pipes() as pipes:
+        paths = Paths.resolve()
+        with warehouse(paths) as con, spark_session(paths) as spark:
+            ingestor = SparkIngestor(con, paths.landing, pipes.run_id, mapping_for(paths.landing), spark, paths)
+            for name, report, error in ingest_entities(ingestor, pipes.extras["entities"]):
+                pipes.report_custom_message({"entity": name, "report": report and asdict(report), "error": error})
+
+
+if __name__ == "__main__":
+    main()

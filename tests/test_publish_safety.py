@@ -222,3 +222,23 @@ def test_a_missing_or_broken_serving_link_does_not_restart_history_from_empty(re
     with duckdb.connect(str(paths.serving / "icp.duckdb"), read_only=True) as con:
         assert [r[0] for r in con.execute("SELECT refresh_id FROM refreshes ORDER BY published_at").fetchall()] == \
             refreshes + [outcome.run_id]
+
+
+def test_a_run_that_skips_the_publication_is_not_a_successful_refresh() -> None:
+    """Dagster skips a step whose input was never materialized (as when dbt's events are lost) and still ends the
+    run as a success: a refresh that did not publish says so, naming the skipped steps."""
+    from dagster import AssetKey, AssetOut, Output, asset, multi_asset, materialize
+
+    from dagster_project.refresh import _published, _unpublished
+
+    @multi_asset(outs={"features": AssetOut(is_required=False)}, can_subset=True)
+    def lost_events():
+        yield from ()  # the step ends without materializing its asset
+
+    @asset(key=AssetKey(["serving", "publication"]), deps=["features"])
+    def publication(features):
+        return Output(None)
+
+    result = materialize([lost_events, publication], raise_on_error=False)
+    assert result.success and not _published(result)
+    assert "publication" in _unpublished(result) and "without publishing" in _unpublished(result)

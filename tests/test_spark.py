@@ -17,7 +17,7 @@ from pipelines.mapping import mapping_for
 from pipelines.paths import PROJECT_ROOT, Paths
 from pipelines.publish import check_publication
 from pipelines.spark import spark_session
-from pipelines.spark_ingest import ingestor_for
+from pipelines.spark_ingest import SparkIngestor
 from pipelines.spark_sql import to_spark
 from pipelines.sql import q
 from schemas.contract import Column, landing_contract, serving_contract
@@ -53,6 +53,12 @@ def test_spark_publishes_every_serving_table_as_duckdb_does(both: duckdb.DuckDBP
         assert [c[:2] for c in spark] == [c[:2] for c in duck], table
         rows = [both.execute(f"SELECT count(*) FROM {db}.{table}").fetchone()[0] for db in ("duck", "spark")]
         assert rows[0] == rows[1], table
+    # account_features keeps the model's descriptions for BI tools (DuckDB comments), as on DuckDB
+    described = [both.execute(
+        f"SELECT comment FROM duckdb_tables() WHERE database_name = '{db}' AND table_name = 'account_features' "
+        f"UNION ALL SELECT column_name || ': ' || comment FROM duckdb_columns() WHERE database_name = '{db}' "
+        f"AND table_name = 'account_features' ORDER BY ALL").fetchall() for db in ("duck", "spark")]
+    assert described[1] == described[0] and len(described[0]) > 20
 
 
 def test_spark_scores_and_ranks_as_duckdb(both: duckdb.DuckDBPyConnection) -> None:
@@ -145,9 +151,9 @@ def test_spark_ingests_and_quarantines_as_duckdb(spark, tmp_path: Path, example:
     ingest_all(duck, landing, "r1", mapping)
     on_spark = duckdb.connect(str(tmp_path / "spark.duckdb"))
     paths = Paths.resolve(tmp_path / "home", landing)
-    with ingestor_for(on_spark, paths, "r1", mapping, "spark") as ingestor:
-        for name in ORDER:
-            ingestor.ingest(name)
+    ingestor = SparkIngestor(on_spark, landing, "r1", mapping, spark, paths)
+    for name in ORDER:
+        ingestor.ingest(name)
     for entity in landing_contract().entities.values():
         table = f"SELECT * FROM raw.{entity.table}"
         assert sorted(on_spark.execute(table).fetchall(), key=repr) == \
