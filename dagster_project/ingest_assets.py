@@ -54,8 +54,8 @@ def _spec(entity: Entity) -> AssetSpec:
         freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)),
         description=(f"Landing entity {entity.name} ({'required' if entity.required else 'optional'}), read by the "
                      f"refresh's engine from <landing>/{entity.name}.* and checked against the landing contract; "
-                     f"every row lands with its verdict in raw.{entity.table}__landed, good rows in the view raw.{entity.table}, "
-                     f"problems in raw.quarantine."),
+                     f"every row lands with its verdict in raw.{entity.table}__landed, good rows in the view "
+                     f"raw.{entity.table}, problems in raw.quarantine."),
     )
 
 
@@ -86,10 +86,10 @@ ENTITIES = [landing_contract().entities[name] for name in ORDER]
 def _ingested(context: AssetExecutionContext, pipes: PipesSubprocessClient, paths: Paths, mapping: Mapping | None,
               names: list[str]) -> Iterator[tuple[str, EntityReport | None, str]]:
     """Each entity ingested (see pipelines.ingest.ingest_entities): by DuckDB on one connection, or by Spark in
-    a process of its own, started through Dagster Pipes (pipelines/spark_ingest.py)."""
+    a process of its own, started through Dagster Pipes (dagster_project/spark_ingest_process.py)."""
     if engine() == "spark":
         spark_environment(paths)  # Java is there, or a clear error
-        command = [sys.executable, "-m", "pipelines.spark_ingest"]
+        command = [sys.executable, "-m", "dagster_project.spark_ingest_process"]
         for message in pipes.run(context=context, command=command, extras={"entities": names}).get_custom_messages():
             yield message["entity"], message["report"] and EntityReport(**message["report"]), message["error"]
         return
@@ -99,7 +99,8 @@ def _ingested(context: AssetExecutionContext, pipes: PipesSubprocessClient, path
 
 
 @multi_asset(name="ingest", specs=[_spec(entity) for entity in ENTITIES], can_subset=True)
-def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock, pipes_subprocess_client: PipesSubprocessClient):
+def ingest(context: AssetExecutionContext, refresh_lock: RefreshLock,
+           pipes_subprocess_client: PipesSubprocessClient):
     """Ingest the selected landing entities, in dependency order, in one step (a step per entity would open the
     warehouse and start a Dagster step eight times). An entity that fails is reported after the others that do
     not depend on it, so one run names every broken entity."""

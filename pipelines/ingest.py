@@ -195,8 +195,8 @@ class Ingestor:
 
     # -- row rules -----------------------------------------------------------------------------------
     def _judge(self, entity: Entity, files: list[str], numbered: str) -> str:
-        """Write `raw.<table>__landed` (see contract_rules.judged), reject the rows that break a rule across rows (see
-        _cross_rows) and make `raw.<table>` the view of its kept rows. Returns the SQL of a landed row's number in
+        """Write `raw.<table>__landed` (see contract_rules.judged), reject the rows that break a rule across rows
+        (see _cross_rows) and make `raw.<table>` the view of its kept rows. Returns the SQL of a landed row's number in
         its file: CSV and JSON Lines rows in the contract's layout are numbered by their position, since they are
         written in file order (`land` is read by one SELECT without joins, which keeps the order)."""
         table = landed(entity)
@@ -270,11 +270,7 @@ class Ingestor:
     def _raw_view(self, entity: Entity, files: list[str], numbers: str) -> None:
         """`raw.<table>`: the kept rows of `raw.<table>__landed`, with their file's name (`files`, in file order)
         and row number (`numbers`), replacing the table an older version wrote."""
-        cols = [ident(c.name) for c in entity.columns]
-        if entity.name in AMOUNT_COLUMNS:
-            cols.append(ident(AMOUNT_COLUMNS[entity.name] + "_usd"))
-        view = (f"CREATE OR REPLACE VIEW raw.{entity.table} AS SELECT {', '.join(cols)}, {rules.source_file(files)}, "
-                f"{numbers} AS _row_number FROM {landed(entity)} WHERE __rejected IS NULL")
+        view = f"CREATE OR REPLACE VIEW raw.{entity.table} AS {kept_rows(entity, files, numbers, landed(entity))}"
         try:
             self.con.execute(view)
         except duckdb.CatalogException:  # raw.<table> is still a table
@@ -344,6 +340,16 @@ class Ingestor:
                          f"_row_number BIGINT, __file_order INTEGER, __rejected {PROBLEM}, __nulled {PROBLEM}[], "
                          f"__raw_record VARCHAR)")
         self._raw_view(entity, [], "_row_number")
+
+
+def kept_rows(entity: Entity, files: list[str], numbers: str, table: str) -> str:
+    """SQL: the rows of raw.<table>, the kept rows of the landed table `table`, with their file's name (`files`, in
+    file order) and row number (`numbers`)."""
+    cols = [ident(c.name) for c in entity.columns]
+    if entity.name in AMOUNT_COLUMNS:
+        cols.append(ident(AMOUNT_COLUMNS[entity.name] + "_usd"))
+    return (f"SELECT {', '.join(cols)}, {rules.source_file(files)}, {numbers} AS _row_number FROM {table} "
+            f"WHERE __rejected IS NULL")
 
 
 def native_columns(entity: Entity, rel: str, header: list[str]) -> dict[str, str | None]:

@@ -1,6 +1,6 @@
-"""Landing -> raw on Spark (`engine: spark`), in a process of its own (`main`): Spark reads the landing files and
-judges every row by the landing contract's rules, the same SQL as on DuckDB (pipelines/contract_rules.py,
-rendered for Spark by pipelines/spark_sql.py). Every row lands with its verdict as
+"""Landing -> raw on Spark (`engine: spark`), in a process of its own (dagster_project/spark_ingest_process.py):
+Spark reads the landing files and judges every row by the landing contract's rules, the same SQL as on DuckDB
+(pipelines/contract_rules.py, rendered for Spark by pipelines/spark_sql.py). Every row lands with its verdict as
 `<home>/spark/ingest/<table>__landed/`, the kept rows where dbt's models read them on Spark (the hand-over folder
 `raw.<table>`, pipelines/spark.py).
 
@@ -13,7 +13,6 @@ judged on Spark; the mappings' SQL never runs on Spark.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
 from functools import reduce
 from pathlib import Path
 
@@ -24,15 +23,15 @@ from pyspark.sql import functions as F
 from py4j.protocol import Py4JJavaError
 
 from pipelines import contract_rules as rules
-from pipelines.ingest import EntityReport, Ingestor, ingest_entities, landed, native_columns
+from pipelines.ingest import EntityReport, Ingestor, kept_rows, landed, native_columns
 from pipelines.landing_files import LandingError, first_line, text_value
 from pipelines.mapped_sql import MappedEntity
-from pipelines.mapping import Mapping, mapping_for
+from pipelines.mapping import Mapping
 from pipelines.paths import Paths
-from pipelines.spark import exchange_dir, hand_to_spark, spark_dir, spark_session
+from pipelines.spark import exchange_dir, hand_to_spark, spark_dir
 from pipelines.spark_sql import to_spark
 from pipelines.sql import ident, q
-from pipelines.warehouse import drop_relation, warehouse
+from pipelines.warehouse import drop_relation
 from schemas.contract import Entity
 
 LAND = "__land_text"  # the Spark view of an entity's landed text rows; `land` adds each row's key windows
@@ -126,10 +125,8 @@ class SparkIngestor(Ingestor):
         except READ_ERRORS as exc:  # a file in the contract's layout is read here
             raise LandingError(f"{entity.name}: file {' or '.join(files)} cannot be read: "
                                f"{first_line(exc)}") from exc
-        cols = [ident(c.name) for c in entity.columns] + [ident(a + "_usd") for a in
-                                                          [rules.AMOUNT_COLUMNS.get(entity.name)] if a]
-        self.spark.read.parquet(str(table)).where("__rejected IS NULL").selectExpr(
-            *[to_spark(c) for c in cols], to_spark(rules.source_file(files)), "_row_number") \
+        self.spark.read.parquet(str(table)).createOrReplaceTempView("__landed")
+        self.spark.sql(to_spark(kept_rows(entity, files, "_row_number", "__landed"))) \
             .write.mode("overwrite").parquet(str(self._kept_folder(entity)))
         self._duckdb_view(landed(entity), table)
         self._duckdb_view(f"raw.{entity.table}", self._kept_folder(entity))
@@ -146,21 +143,3 @@ class SparkIngestor(Ingestor):
         """An absent optional entity: empty tables, the kept rows handed to Spark."""
         super()._create_empty(entity)
         hand_to_spark(self.con, self.paths, {f"raw.{entity.table}": f"raw.{entity.table}"})
-
-
-def main() -> None:
-    """The ingest on Spark as a process of its own, started by the ingest asset through Dagster Pipes (extras:
-    the entities to ingest), so that Spark's Java process ends with the ingest instead of living on beside dbt's
-    for the rest of the run. Each entity's report, or why it broke the contract, is sent back as a message."""
-    from dagster_pipes import open_dagster_pipes
-
-    with open_dagster_pipes() as pipes:
-        paths = Paths.resolve()
-        with warehouse(paths) as con, spark_session(paths) as spark:
-            ingestor = SparkIngestor(con, paths.landing, pipes.run_id, mapping_for(paths.landing), spark, paths)
-            for name, report, error in ingest_entities(ingestor, pipes.extras["entities"]):
-                pipes.report_custom_message({"entity": name, "report": report and asdict(report), "error": error})
-
-
-if __name__ == "__main__":
-    main()
