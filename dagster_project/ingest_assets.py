@@ -88,9 +88,11 @@ def _ingested(context: AssetExecutionContext, pipes: PipesSubprocessClient, path
     """Each entity ingested (see pipelines.ingest.ingest_entities): by DuckDB on one connection, or by Spark in
     a process of its own, started through Dagster Pipes (dagster_project/spark_ingest_process.py)."""
     if engine() == "spark":
-        spark_environment(paths)  # Java is there, or a clear error
+        # Java is there (or a clear error); the process's Spark reads the home's settings and logging settings
+        env = spark_environment(paths)
         command = [sys.executable, "-m", "dagster_project.spark_ingest_process"]
-        for message in pipes.run(context=context, command=command, extras={"entities": names}).get_custom_messages():
+        invocation = pipes.run(context=context, command=command, extras={"entities": names}, env=env)
+        for message in invocation.get_custom_messages():
             yield message["entity"], message["report"] and EntityReport(**message["report"]), message["error"]
         return
     # Uncompressed: dbt reads the raw tables once per refresh; compressing them cost a quarter of the load.
