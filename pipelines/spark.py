@@ -167,10 +167,18 @@ def read_spark_tables(con: duckdb.DuckDBPyConnection, paths: Paths, relations: l
         folder = warehouse_dir(paths) / f"{schema}.db" / table
         if not any(folder.glob("*.parquet")):
             raise FileNotFoundError(f"Spark's table {relation} has no Parquet files in {folder}")
-        source = f"read_parquet({q(str(folder / '*.parquet'))})"
         if into is None:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-            drop_relation(con, schema, table)  # a table of that name, when the home last ran on DuckDB
-            con.execute(f"CREATE VIEW {ident(schema)}.{ident(table)} AS SELECT * FROM {source}")
+            parquet_view(con, relation, folder)
         else:
-            con.execute(f"CREATE OR REPLACE TABLE {ident(into)}.main.{ident(table)} AS SELECT * FROM {source}")
+            con.execute(f"CREATE OR REPLACE TABLE {ident(into)}.main.{ident(table)} AS "
+                        f"SELECT * FROM read_parquet({q(str(folder / '*.parquet'))})")
+
+
+def parquet_view(con: duckdb.DuckDBPyConnection, relation: str, folder: Path) -> None:
+    """The build database's view `schema.table` of a folder of Parquet files Spark wrote, replacing a table of
+    that name (what DuckDB writes when the home last ran on it)."""
+    schema, table = relation.split(".")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+    drop_relation(con, schema, table)
+    con.execute(f"CREATE VIEW {ident(schema)}.{ident(table)} AS "
+                f"SELECT * FROM read_parquet({q(str(folder / '*.parquet'))})")

@@ -28,10 +28,9 @@ from pipelines.landing_files import LandingError, first_line, text_value
 from pipelines.mapped_sql import MappedEntity
 from pipelines.mapping import Mapping
 from pipelines.paths import Paths
-from pipelines.spark import exchange_dir, hand_to_spark, spark_dir
+from pipelines.spark import exchange_dir, hand_to_spark, parquet_view, spark_dir
 from pipelines.spark_sql import to_spark
 from pipelines.sql import ident, q
-from pipelines.warehouse import drop_relation
 from schemas.contract import Entity
 
 LAND = "__land_text"  # the Spark view of an entity's landed text rows; `land` adds each row's key windows
@@ -128,16 +127,9 @@ class SparkIngestor(Ingestor):
         self.spark.read.parquet(str(table)).createOrReplaceTempView("__landed")
         self.spark.sql(to_spark(kept_rows(entity, files, "_row_number", "__landed"))) \
             .write.mode("overwrite").parquet(str(self._kept_folder(entity)))
-        self._duckdb_view(landed(entity), table)
-        self._duckdb_view(f"raw.{entity.table}", self._kept_folder(entity))
+        parquet_view(self.con, landed(entity), table)
+        parquet_view(self.con, f"raw.{entity.table}", self._kept_folder(entity))
         return "_row_number"
-
-    def _duckdb_view(self, name: str, folder: Path) -> None:
-        """The build database's view `name` of a Parquet folder Spark wrote (replacing a table of that name)."""
-        schema, table = name.split(".")
-        drop_relation(self.con, schema, table)
-        self.con.execute(f"CREATE VIEW {schema}.{ident(table)} AS "
-                         f"SELECT * FROM read_parquet({q(str(folder / '*.parquet'))})")
 
     def _create_empty(self, entity: Entity) -> None:
         """An absent optional entity: empty tables, the kept rows handed to Spark."""
