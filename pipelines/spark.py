@@ -170,8 +170,7 @@ def read_spark_tables(con: duckdb.DuckDBPyConnection, paths: Paths, relations: l
         if into is None:
             parquet_view(con, relation, folder)
         else:
-            con.execute(f"CREATE OR REPLACE TABLE {ident(into)}.main.{ident(table)} AS "
-                        f"SELECT * FROM read_parquet({q(str(folder / '*.parquet'))})")
+            con.execute(f"CREATE OR REPLACE TABLE {ident(into)}.main.{ident(table)} AS {_parquet_rows(folder)}")
 
 
 def parquet_view(con: duckdb.DuckDBPyConnection, relation: str, folder: Path) -> None:
@@ -180,5 +179,9 @@ def parquet_view(con: duckdb.DuckDBPyConnection, relation: str, folder: Path) ->
     schema, table = relation.split(".")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
     drop_relation(con, schema, table)
-    con.execute(f"CREATE VIEW {ident(schema)}.{ident(table)} AS "
-                f"SELECT * FROM read_parquet({q(str(folder / '*.parquet'))})")
+    con.execute(f"CREATE VIEW {ident(schema)}.{ident(table)} AS {_parquet_rows(folder)}")
+
+
+def _parquet_rows(folder: Path) -> str:
+    """SQL: every row of the Parquet files Spark wrote in `folder`."""
+    return f"SELECT * FROM read_parquet({q(str(folder / '*.parquet'))})"
